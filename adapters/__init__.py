@@ -1,0 +1,1 @@
+"""How the twin reaches equipment: ports, in-process simulated ports, OPC UA client ports."""

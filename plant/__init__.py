@@ -1,0 +1,1 @@
+"""Equipment physics (presses, glovebox, profilometer) and their OPC UA emulators."""

@@ -1,0 +1,1 @@
+"""Station kinds of the line, one module each."""
