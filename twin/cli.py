@@ -1,0 +1,110 @@
+"""The `twin` command: parses, calls, prints. Exit codes: 0 ok, 1 an `expect:` failed,
+2 invalid input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Digital twin of an anode-less solid-state cell line, with its presses in the loop.")
+plant_app = typer.Typer(no_args_is_help=True, help="Emulated plant: presses, glovebox, profilometer as OPC UA servers.")
+app.add_typer(plant_app, name="plant")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
+
+
+def _load(path: Path):
+    from twin.scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(path)
+    except ScenarioError as exc:
+        err.print(f"[bold red]invalid scenario[/] {exc.source}")
+        for loc, msg in exc.problems:
+            err.print(f"  [yellow]{loc or '<root>'}[/]: {msg}")
+        raise typer.Exit(EXIT_INVALID)
+
+
+def _fmt(value, hw=None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    if hw is not None and hw == hw:
+        text += f" ± {hw:.2g}"
+    return text
+
+
+def _kpi_table(summary: dict) -> Table:
+    from twin.scenario import SCALAR_KPIS
+
+    ci = summary["ci95"]
+    table = Table(title=f"{summary['scenario']}: {summary['replications']} replication(s), "
+                        f"{summary['sim_time_h']:g} h after {summary['warmup_h']:g} h warm-up (mean ± 95% CI)")
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    for k in SCALAR_KPIS:
+        table.add_row(k, _fmt(summary.get(k), ci.get(k)))
+    for station, u in summary["utilisation"].items():
+        table.add_row(f"utilisation.{station}", _fmt(u, ci["utilisation"].get(station)))
+    for reason, n in summary.get("reject_reasons", {}).items():
+        table.add_row(f"rejects: {reason}", _fmt(float(n)))
+    for e in summary.get("expectations", []):
+        mark = "[green]pass[/]" if e["passed"] else "[bold red]FAIL[/]"
+        table.add_row(f"expect {e['kpi']} in [{e['min']}, {e['max']}]", f"{_fmt(e['value'])} {mark}")
+    return table
+
+
+@app.command()
+def run(
+    scenario: Path = typer.Argument(..., help="scenario YAML file"),
+    out_dir: Path = typer.Option(Path("out"), "--out", help="directory for summary.json, cells.parquet, trace.sqlite"),
+    replications: Optional[int] = typer.Option(None, min=1, help="override run.replications"),
+    seed: Optional[int] = typer.Option(None, min=0, help="override run.seed"),
+    as_json: bool = typer.Option(False, "--json", help="print summary.json instead of a table"),
+):
+    """Run a scenario's replications and check its `expect:` block."""
+    from twin.simulation import Simulation, json_safe
+
+    sc = _load(scenario)
+    sim = Simulation(sc, replications=replications, seed=seed)
+    if as_json:
+        result = sim.run(out_dir)
+        out.print_json(json.dumps(json_safe(result.summary)))
+    else:
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"{sc.name}", total=sim.replications)
+            result = sim.run(out_dir, on_replication=lambda i: progress.advance(task))
+        out.print(_kpi_table(result.summary))
+        out.print(f"wrote {out_dir}/summary.json, cells.parquet, trace.sqlite")
+    raise typer.Exit(EXIT_OK if result.passed else EXIT_EXPECT)
+
+
+@app.command()
+def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")):
+    """Check a scenario file; report every problem with its field path."""
+    sc = _load(scenario)
+    out.print(f"[green]ok[/] {scenario}: {sc.name}, {len(sc.stations)} stations, {len(sc.lots)} lot(s)")
+
+
+@app.command()
+def schema():
+    """Print the JSON Schema of scenario files."""
+    from twin.scenario import json_schema
+
+    sys.stdout.write(json_schema() + "\n")
+
+
+def main() -> None:  # pragma: no cover
+    app()
