@@ -9,6 +9,7 @@ add instantaneous spikes. Excursions above the limits are recorded (start, end, 
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -206,9 +207,7 @@ class GloveboxAtmosphere:
     # ----- queries -----------------------------------------------------------------
     def value_at(self, t_s: float) -> np.ndarray:
         """True (O2, H2O) at a past time ``t_s`` (between the model start and now)."""
-        seg_t = np.asarray(self._seg_t)
-        k = int(np.searchsorted(seg_t, t_s, side="right")) - 1
-        k = max(k, 0)
+        k = max(bisect.bisect_right(self._seg_t, t_s) - 1, 0)
         t_s = min(t_s, self.t_s)
         return self._seg_ceq[k] + (self._seg_c0[k] - self._seg_ceq[k]) * np.exp(
             -(t_s - self._seg_t[k]) / self._tau)
@@ -218,9 +217,9 @@ class GloveboxAtmosphere:
         t1_s = min(t1_s, self.t_s)
         t0_s = min(t0_s, t1_s)
         cands = [self.value_at(t0_s), self.value_at(t1_s)]
-        seg_t = np.asarray(self._seg_t)
-        idx = np.flatnonzero((seg_t > t0_s) & (seg_t <= t1_s))
-        for k in idx:
+        first = bisect.bisect_right(self._seg_t, t0_s)
+        last = bisect.bisect_right(self._seg_t, t1_s)
+        for k in range(first, last):
             cands.append(self._seg_c0[k])
             prev = k - 1
             dt = self._seg_t[k] - self._seg_t[prev]
