@@ -106,5 +106,68 @@ def schema():
     sys.stdout.write(json_schema() + "\n")
 
 
+DECISIONS = {0: "accept", 1: "rework", 2: "reject"}
+
+
+@app.command()
+def interface(
+    pressure_mpa: float = typer.Option(490.0, min=0, help="achieved hold pressure"),
+    pressure_cv: float = typer.Option(0.03, min=0, help="spatial coefficient of variation of the pressure over the cell"),
+    hold_s: float = typer.Option(1800.0, min=0, help="hold time at pressure"),
+    temperature_c: float = typer.Option(80.0, help="hold temperature"),
+    sq_um: float = typer.Option(0.2, min=0, help="collector RMS height"),
+    sdq: float = typer.Option(0.06, min=0, help="collector RMS slope"),
+    pv_um: float = typer.Option(1.5, min=0, help="collector peak-to-valley"),
+    waviness_um: float = typer.Option(1.0, min=0, help="waviness amplitude"),
+    waviness_mm: float = typer.Option(5.0, min=0, help="waviness wavelength"),
+    current_ma_cm2: float = typer.Option(1.0, min=0, help="plating current density"),
+    scenario: Optional[Path] = typer.Option(None, help="take material parameters and thresholds from this scenario"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+):
+    """Evaluate the interface-quality model for one cell."""
+    from twin.interface import evaluate
+
+    params = policy = None
+    if scenario is not None:
+        sc = _load(scenario)
+        params, policy = sc.quality.interface, sc.quality.disposition
+    inputs = dict(pressure_mpa=pressure_mpa, pressure_cv=pressure_cv, hold_s=hold_s, temperature_c=temperature_c,
+                  sq_um=sq_um, sdq=sdq, pv_um=pv_um, waviness_um=waviness_um, waviness_mm=waviness_mm,
+                  current_ma_cm2=current_ma_cm2)
+    try:
+        result = evaluate(**inputs, params=params, policy=policy)
+    except ValueError as exc:
+        err.print(f"[bold red]invalid input[/]: {exc}")
+        raise typer.Exit(EXIT_INVALID)
+    values = {k: (v.item() if hasattr(v, "item") else v) for k, v in result.items()}
+    values["decision_name"] = DECISIONS.get(int(values["decision"]), "?")
+    if as_json:
+        out.print_json(json.dumps({"inputs": inputs, "outputs": values}))
+        return
+    table = Table(title="interface-quality model")
+    table.add_column("output")
+    table.add_column("value", justify="right")
+    for k, v in values.items():
+        table.add_row(k, _fmt(v))
+    out.print(table)
+
+
+@plant_app.command("serve")
+def plant_serve(
+    plant_file: Path = typer.Argument(..., help="plant YAML file (devices, ports, security)"),
+    time_scale: Optional[float] = typer.Option(None, "--time-scale", min=0, help="simulated seconds per wall second"),
+):
+    """Start the plant's emulated devices as OPC UA servers; runs until stopped."""
+    from plant.serve import run_plant
+
+    try:
+        run_plant(plant_file, time_scale=time_scale)
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[bold red]invalid plant file[/] {plant_file}: {exc}")
+        raise typer.Exit(EXIT_INVALID)
+    except KeyboardInterrupt:
+        err.print("stopped")
+
+
 def main() -> None:  # pragma: no cover
     app()
