@@ -1,6 +1,8 @@
 """The protocols the twin's stations call. A station never knows whether its port is
 simulated (`adapters.sim`) or real equipment (`adapters.opcua`): every call returns a
-SimPy event whose value is the measurement."""
+SimPy event whose value is the measurement. A port may return None instead of an event
+when there is nothing to wait for (no equipment to tell, no atmosphere modelled), which
+saves the simulation an event per call."""
 
 from __future__ import annotations
 
@@ -37,12 +39,12 @@ class MetrologyPort(Protocol):
 
 
 class GloveboxPort(Protocol):
-    def exposure(self, resource: str, t_start_h: float, t_end_h: float) -> simpy.Event:
+    def exposure(self, resource: str, t_start_h: float, t_end_h: float) -> simpy.Event | None:
         """Worst atmosphere a cell saw in the glovebox; value: dict o2_ppm_max, h2o_ppm_max, excursion (bool)."""
 
 
 class DispositionPort(Protocol):
-    def report(self, station: str, cell, decision: int, reason: str) -> simpy.Event:
+    def report(self, station: str, cell, decision: int, reason: str) -> simpy.Event | None:
         """Tell the equipment (sorter, press) what was decided for the cell."""
 
 

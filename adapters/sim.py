@@ -94,11 +94,11 @@ class SimGloveboxPort:
             box.step(self.env.now * SECONDS_PER_H - box.t_s)
             action()
 
-    def exposure(self, resource: str, t_start_h: float, t_end_h: float) -> simpy.Event:
-        ev = self.env.event()
+    def exposure(self, resource: str, t_start_h: float, t_end_h: float) -> simpy.Event | None:
         box = self.boxes.get(resource)
         if box is None:
-            return ev.succeed(None)
+            return None
+        ev = self.env.event()
         t0, t1 = t_start_h * SECONDS_PER_H, t_end_h * SECONDS_PER_H
         box.step(t1 - box.t_s)
         worst = box.max_between(t0, t1)
@@ -112,9 +112,8 @@ class SimDispositionPort:
     def __init__(self, env: simpy.Environment):
         self.env = env
 
-    def report(self, station: str, cell, decision: int, reason: str) -> simpy.Event:
-        ev = self.env.event()
-        return ev.succeed(None)
+    def report(self, station: str, cell, decision: int, reason: str) -> None:
+        return None
 
 
 def sim_ports(env: simpy.Environment, scenario, streams) -> Ports:

@@ -28,7 +28,8 @@ class GloveboxStation(Station):
         yield from self.work(self.process_time())
         t_end = env.now
         self.box.release(place)
-        seen = yield self.line.ports.glovebox.exposure(self.box_name, t_start, t_end)
+        exposure = self.line.ports.glovebox.exposure(self.box_name, t_start, t_end)
+        seen = None if exposure is None else (yield exposure)
         if seen is not None:
             h2o = seen["h2o_ppm_max"]
             if not (cell.h2o_max_ppm >= h2o):

@@ -61,7 +61,9 @@ class InspectStation(Station):
         cell.reason = reason
         if decision == REWORK:
             cell.reworks += 1
-        yield self.line.ports.disposition.report(self.name, cell, decision, reason)
+        told = self.line.ports.disposition.report(self.name, cell, decision, reason)
+        if told is not None:
+            yield told
         target = self.targets[decision]
         yield from self.move_on(cell, target)
         self.servers.release(req)
