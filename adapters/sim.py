@@ -18,9 +18,10 @@ SECONDS_PER_H = 3600.0
 class SimPressPort:
     """Runs `plant.press.simulate_cycle` and completes after the cycle's duration."""
 
-    def __init__(self, env: simpy.Environment, specs: dict, streams, sample_hz: float):
+    def __init__(self, env: simpy.Environment, specs: dict, streams, sample_hz: float, faults: dict | None = None):
         self.env = env
         self.specs = specs
+        self.faults = faults or {}
         self.streams = streams
         self.sample_hz = sample_hz
         self._rngs: dict[str, np.random.Generator] = {}
@@ -32,11 +33,13 @@ class SimPressPort:
         rng = self._rngs.get(station)
         if rng is None:
             rng = self._rngs[station] = self.streams.generator(f"{station}:press")
-        res = simulate_cycle(self.specs[station], recipe, len(cells), rng, sample_hz=self.sample_hz)
+        chances = self.faults.get(station)
+        faults = [kind for kind, p in chances.items() if rng.random() < p] if chances else ()
+        res = simulate_cycle(self.specs[station], recipe, len(cells), rng, faults=faults, sample_hz=self.sample_hz)
         self._runs += 1
         meas = PressMeasurement(
             run_id=f"sim-{station}-{self._runs}",
-            ok=res.status == "Completed",
+            ok=res.status == "Completed" and not res.faults,
             status=res.status,
             duration_s=res.duration_s,
             hold_duration_s=res.hold_duration_s,
@@ -131,7 +134,9 @@ def sim_ports(env: simpy.Environment, scenario, streams) -> Ports:
 
             metrology_specs[n] = load_profilometer_spec(st.instrument)
     return Ports(
-        press=SimPressPort(env, press_specs, streams, scenario.run.press_sample_hz),
+        press=SimPressPort(env, press_specs, streams, scenario.run.press_sample_hz, {
+            n: scenario.stations[n].press.fault_probabilities for n in press_specs
+        }),
         metrology=SimMetrologyPort(env, metrology_specs, streams),
         glovebox=SimGloveboxPort(env, scenario.resources, streams),
         disposition=SimDispositionPort(env),

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from plant.press import Recipe
+from twin.cost import CostModel
 from twin.disposition import DispositionPolicy
 from twin.distributions import Distribution
 from twin.interface.params import InterfaceParams
@@ -102,6 +103,20 @@ class PressSettings(Model):
 
     spec: str = Field(description="press kind (wip, cip, manual_uniaxial, automatic_uniaxial, heated_uniaxial, glovebox_uniaxial) or a spec YAML path")
     recipe: Recipe
+    fault_probabilities: dict[str, float] = Field(
+        default_factory=dict, description="chance per cycle of each device fault (leak, overpressure, heater, comm_loss)"
+    )
+
+    @model_validator(mode="after")
+    def _faults(self):
+        from plant.press import FAULT_KINDS
+
+        for kind, p in self.fault_probabilities.items():
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"fault_probabilities: unknown fault '{kind}' (one of {', '.join(FAULT_KINDS)})")
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"fault_probabilities.{kind}: must be within [0, 1]")
+        return self
 
 
 class BatchRule(Model):
@@ -245,6 +260,7 @@ SCALAR_KPIS = (
     "final_yield",
     "mean_cycle_time_h",
     "mean_wip",
+    "cost_per_good_cell",
 )
 
 
@@ -259,6 +275,7 @@ class Scenario(Model):
     resources: dict[str, SharedResource] = Field(default_factory=dict)
     stations: dict[str, Station] = Field(min_length=1)
     quality: Quality = Field(default_factory=Quality)
+    cost: CostModel | None = Field(default=None, description="cost model for the cost_per_good_cell KPI")
     expect: list[Expectation] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -308,6 +325,9 @@ def _reference_problems(s: Scenario):
             yield "stations: physics quality mode needs a metrology station to measure flatness"
         if not any(isinstance(st, BatchStation) and st.press for st in s.stations.values()):
             yield "stations: physics quality mode needs a batch station with `press`"
+    for field in ("equipment_per_server_h", "equipment_per_busy_h") if s.cost else ():
+        for station in sorted(set(getattr(s.cost, field)) - names):
+            yield f"cost.{field}.{station}: '{station}' is not a station"
     for i, e in enumerate(s.expect):
         if not _known_kpi(e.kpi, names):
             yield f"expect.{i}.kpi: unknown KPI '{e.kpi}' (one of {', '.join(SCALAR_KPIS)} or utilisation.<station>)"
