@@ -14,7 +14,7 @@ class Cell:
         "id", "lot", "t_in", "t_out", "outcome", "reason", "reworks", "slot",
         "true_surface", "surface", "pressure_mpa", "pressure_cv", "hold_s", "temperature_c",
         "press_runs", "rework_pressure_mpa", "rework_hold_s", "quality", "pending", "h2o_max_ppm",
-        "quarantined",
+        "quarantined", "press_station",
     )
 
     def __init__(self, cell_id: int, lot: str, t_in: float):
@@ -39,9 +39,10 @@ class Cell:
         self.pending = None
         self.h2o_max_ppm = math.nan
         self.quarantined = False
+        self.press_station = ""
 
-    def record_press(self, run_id: str, pressure_mpa: float, pressure_cv: float, hold_s: float, temperature_c: float,
-                     same_level_frac: float) -> None:
+    def record_press(self, station: str, run_id: str, pressure_mpa: float, pressure_cv: float, hold_s: float,
+                     temperature_c: float, same_level_frac: float) -> None:
         """Fold one press cycle into the cell's pressing history.
 
         Densification is irreversible: a cycle well below the highest pressure seen so far
@@ -55,4 +56,5 @@ class Cell:
         self.pressure_mpa = max(pressure_mpa, self.pressure_mpa)
         self.pressure_cv = pressure_cv
         self.temperature_c = temperature_c
+        self.press_station = station
         self.quality = None

@@ -8,6 +8,7 @@ from typing import Generator
 
 import simpy
 
+from twin.cost import cost_per_good_cell
 from twin.scenario import SCRAP, SINK, BatchStation, InspectStation, Scenario
 from twin.stations.base import Router, Terminal
 from twin.stations.batch import BatchStation as BatchKind
@@ -60,6 +61,8 @@ class Line:
         self.wip_start = 0
         self.counts = {"accepted": 0, "rejected": 0, "reworked": 0, "first_pass": 0}
         self.reasons: dict[str, int] = {}
+        self.by_lot: dict[str, list[int]] = {}
+        self.by_press: dict[str, list[int]] = {}
 
     # --- building -----------------------------------------------------------------
     def node(self, name: str):
@@ -124,6 +127,12 @@ class Line:
             self.reasons[cell.reason] = self.reasons.get(cell.reason, 0) + 1
         if cell.reworks:
             counts["reworked"] += 1
+        accepted = cell.outcome == "accepted"
+        for group, key in ((self.by_lot, cell.lot), (self.by_press, cell.press_station)):
+            if key:
+                tally = group.setdefault(key, [0, 0])
+                tally[0] += accepted
+                tally[1] += 1
 
     # --- running ------------------------------------------------------------------
     def _warmup(self) -> Generator:
@@ -149,7 +158,7 @@ class Line:
         window = now - self.warmup_h
         c = self.counts
         departed = c["accepted"] + c["rejected"]
-        return {
+        kpis = {
             "cells_started": self.started_in_window,
             "cells_accepted": c["accepted"],
             "cells_rejected": c["rejected"],
@@ -164,5 +173,9 @@ class Line:
             "wip_end": int(self.wip.level),
             "utilisation": {n: s.busy.mean(now) / s.cfg.servers for n, s in self.stations.items()},
             "availability": {n: 1.0 - s.down_time.mean(now) for n, s in self.stations.items()},
+            "yield_by_lot": {k: a / n for k, (a, n) in sorted(self.by_lot.items())},
+            "yield_by_press": {k: a / n for k, (a, n) in sorted(self.by_press.items())},
             "reject_reasons": dict(sorted(self.reasons.items())),
         }
+        kpis["cost_per_good_cell"] = cost_per_good_cell(self.scenario, kpis)
+        return kpis

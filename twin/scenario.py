@@ -329,8 +329,9 @@ def _reference_problems(s: Scenario):
         for station in sorted(set(getattr(s.cost, field)) - names):
             yield f"cost.{field}.{station}: '{station}' is not a station"
     for i, e in enumerate(s.expect):
-        if not _known_kpi(e.kpi, names):
-            yield f"expect.{i}.kpi: unknown KPI '{e.kpi}' (one of {', '.join(SCALAR_KPIS)} or utilisation.<station>)"
+        if not _known_kpi(e.kpi, names, set(s.lots)):
+            yield (f"expect.{i}.kpi: unknown KPI '{e.kpi}' (one of {', '.join(SCALAR_KPIS)}, utilisation.<station>, "
+                   "availability.<station>, yield_by_press.<station>, yield_by_lot.<lot>)")
 
 
 def _press_problems(path: str, st: BatchStation):
@@ -349,11 +350,13 @@ def _press_problems(path: str, st: BatchStation):
         yield f"{path}: batch.capacity_cells {st.batch.capacity_cells} exceeds the press capacity {spec.capacity_cells}"
 
 
-def _known_kpi(kpi: str, stations: set[str]) -> bool:
+def _known_kpi(kpi: str, stations: set[str], lots: set[str]) -> bool:
     if kpi in SCALAR_KPIS:
         return True
     head, _, tail = kpi.partition(".")
-    return head == "utilisation" and tail in stations
+    if head in ("utilisation", "availability", "yield_by_press"):
+        return tail in stations
+    return head == "yield_by_lot" and tail in lots
 
 
 class ScenarioError(Exception):

@@ -95,7 +95,7 @@ class BatchStation(Station):
                 cell.reason = "press_fault:" + ",".join(meas.faults or [meas.status])
                 cell.press_runs.append(meas.run_id)
                 continue
-            cell.record_press(meas.run_id, meas.cell_pressure_mpa[i], meas.cell_pressure_cv[i],
+            cell.record_press(self.name, meas.run_id, meas.cell_pressure_mpa[i], meas.cell_pressure_cv[i],
                               meas.hold_duration_s, meas.mean_temperature_c, memory)
             cell.pending = group
             group.append(cell)
