@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from twin.scenario import Scenario
 from twin.stats import across_replications, t_halfwidth
 
 PER_STATION = ("utilisation", "availability")
+PER_GROUP = ("yield_by_lot", "yield_by_press")
 
 
 @dataclass
@@ -70,6 +73,10 @@ def summarise(scenario: Scenario, reps: list[dict], seed: int) -> dict:
         stations = reps[0][group]
         summary[group] = {s: sum(r[group][s] for r in reps) / len(reps) for s in stations}
         ci95[group] = {s: t_halfwidth([r[group][s] for r in reps]) for s in stations}
+    for group in PER_GROUP:
+        keys = sorted({k for r in reps for k in r[group]})
+        summary[group] = {k: float(np.nanmean([r[group].get(k, math.nan) for r in reps])) for k in keys}
+        ci95[group] = {k: t_halfwidth([r[group].get(k, math.nan) for r in reps]) for k in keys}
     reasons: dict[str, float] = {}
     for r in reps:
         for k, v in r["reject_reasons"].items():
@@ -96,17 +103,22 @@ def kpi_value(summary: dict, kpi: str) -> float:
 class Simulation:
     """Runs a scenario's replications and writes the run's outputs."""
 
-    def __init__(self, scenario: Scenario, replications: int | None = None, seed: int | None = None):
+    def __init__(self, scenario: Scenario, replications: int | None = None, seed: int | None = None,
+                 executor=None):
         self.scenario = scenario
+        self.executor = executor  # None: in this process; or see twin.experiment
         self.replications = replications or scenario.run.replications
         self.seed = scenario.run.seed if seed is None else seed
 
     def run(self, out_dir: str | Path | None = None, on_replication: Callable[[int], None] | None = None) -> RunResult:
+        from twin.experiment import replications
+
         writers = self._open(out_dir) if out_dir is not None else None
         reps = []
         try:
-            for i in range(self.replications):
-                rep = run_replication(self.scenario, i, self.seed, keep_visits=self.scenario.run.write_trace)
+            for rep in replications(self.scenario, range(self.replications), self.seed, self.executor,
+                                    keep_visits=self.scenario.run.write_trace):
+                i = rep.index
                 reps.append(rep.kpis)
                 if writers is not None:
                     trace, cells = writers

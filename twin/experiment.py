@@ -1,0 +1,157 @@
+"""Replications and sweeps over a concurrent.futures-style executor.
+
+Three executors, one contract: `None` runs tasks in this process, a
+`concurrent.futures.Executor` (e.g. ProcessPoolExecutor) runs them in a local pool, and a
+Dask `distributed.Client` runs them on a cluster. A task is (scenario, replication index,
+seed) and its result depends on nothing else (common random numbers keyed by
+(seed, replication, source)), so every executor returns identical numbers.
+Dask is imported only when a scheduler address is given.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from twin.scenario import Scenario
+from twin.simulation import Replication, run_replication
+from twin.stats import t_halfwidth
+
+Task = tuple[Callable[..., Any], tuple]
+
+
+def _is_dask(executor: Any) -> bool:
+    return type(executor).__module__.startswith("distributed")
+
+
+def run_tasks(executor: Any, tasks: Sequence[Task]) -> Iterator[tuple[int, Any]]:
+    """Run (fn, args) tasks; yield (task position, result) as each one completes."""
+    if executor is None:
+        for i, (fn, args) in enumerate(tasks):
+            yield i, fn(*args)
+        return
+    if _is_dask(executor):
+        from distributed import as_completed as dask_completed
+
+        futures = [executor.submit(fn, *args, pure=False) for fn, args in tasks]
+        position = {f.key: i for i, f in enumerate(futures)}
+        try:
+            for fut in dask_completed(futures):
+                yield position[fut.key], fut.result()
+        finally:
+            for f in futures:
+                f.cancel()
+        return
+    futures = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(tasks)}
+    try:
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+    finally:
+        for f in futures:
+            f.cancel()
+
+
+def run_ordered(executor: Any, tasks: Sequence[Task]) -> Iterator[tuple[int, Any]]:
+    """Like `run_tasks`, but yields in task order (out-of-order results wait in a buffer)."""
+    pending: dict[int, Any] = {}
+    nxt = 0
+    for i, result in run_tasks(executor, tasks):
+        pending[i] = result
+        while nxt in pending:
+            yield nxt, pending.pop(nxt)
+            nxt += 1
+
+
+@contextmanager
+def executor_for(workers: int = 1, scheduler: str | None = None, timeout_s: float = 30.0) -> Iterator[Any]:
+    """The executor the CLI options ask for: in-process, a local process pool, or Dask."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:  # the optional extra is missing
+            raise RuntimeError("--scheduler needs Dask: pip install 'anodeless-twin[cluster]'") from exc
+        client = Client(scheduler, timeout=timeout_s)
+        try:
+            yield client
+        finally:
+            client.close()
+    elif workers > 1:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        yield None
+
+
+def default_workers() -> int:
+    """Cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# --- replications ---------------------------------------------------------------------
+
+def replication_kpis(scenario: Scenario, index: int, seed: int) -> dict:
+    """One replication's KPIs only (what a sweep needs; small to ship back)."""
+    return run_replication(scenario, index, seed, keep_visits=False).kpis
+
+
+def replications(scenario: Scenario, indices: Iterable[int], seed: int, executor: Any = None,
+                 keep_visits: bool = True) -> Iterator[Replication]:
+    """Full replications (KPIs, cell rows, visits) in index order, run on `executor`."""
+    tasks = [(run_replication, (scenario, i, seed, keep_visits)) for i in indices]
+    for _, rep in run_ordered(executor, tasks):
+        yield rep
+
+
+def kpi_of(kpis: dict, name: str) -> float:
+    """A KPI by name, `utilisation.<station>` style for per-station ones (nan if absent)."""
+    head, _, tail = name.partition(".")
+    value = kpis.get(head, math.nan)
+    if tail:
+        value = value.get(tail, math.nan) if isinstance(value, dict) else math.nan
+    return math.nan if value is None else float(value)
+
+
+def halfwidth_of(reps: Sequence[dict], kpi: str) -> float:
+    """95% half-width of one KPI over replication results."""
+    return t_halfwidth([kpi_of(r, kpi) for r in reps])
+
+
+def run_points(scenarios: Sequence[Scenario], seed: int, replications_n: int, executor: Any = None,
+               target: tuple[str, float] | None = None, max_replications: int = 100,
+               on_result: Callable[[int, int], None] | None = None) -> list[list[dict]]:
+    """KPIs of replications 0..n-1 of every scenario (a grid point each): `result[p][r]`.
+
+    Every point runs the same replication indices, so replication r of every point sees the
+    same random numbers (common random numbers; paired comparisons). With `target`
+    (kpi, half-width), rounds of replications are added to every point until that KPI's
+    95% half-width is at most the target at every point, or `max_replications` is reached.
+    """
+    results: list[list[dict]] = [[] for _ in scenarios]
+    n = replications_n
+    done = 0
+    step = max(replications_n, 2)
+    while True:
+        todo = range(done, n)
+        tasks = [(replication_kpis, (sc, r, seed)) for sc in scenarios for r in todo]
+        got: dict[tuple[int, int], dict] = {}
+        for k, kpis in run_tasks(executor, tasks):
+            p, r = divmod(k, len(todo))
+            got[(p, todo[r])] = kpis
+            if on_result is not None:
+                on_result(p, todo[r])
+        for p in range(len(scenarios)):
+            results[p].extend(got[(p, r)] for r in todo)
+        done = n
+        if target is None or done >= max_replications:
+            return results
+        kpi, goal = target
+        widths = [halfwidth_of(reps, kpi) for reps in results]
+        if all(w <= goal for w in widths):  # nan (fewer than 2 replications) never passes
+            return results
+        n = min(done + step, max_replications)
