@@ -267,8 +267,8 @@ def simulate_cycle(
                       * np.clip(t - (t_ramp0 - heat), 0.0, None), t_goal)
     temp = temp + spec.temperature_noise_c * z_T
 
-    p_meas = np.maximum(p_true * (1.0 + spec.pressure_noise_frac * z_p)
-                        + spec.sensor_noise_mpa * z_floor, 0.0)
+    # Gauge reading: not clipped at 0 (an unloaded gauge reads noise about zero).
+    p_meas = p_true * (1.0 + spec.pressure_noise_frac * z_p) + spec.sensor_noise_mpa * z_floor
     last = int(np.flatnonzero(phase <= 5)[-1]) + 1 if status != "Completed" else n
     stop_idx = min(stop_idx, last)
     if "comm_loss" in faults:
