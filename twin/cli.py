@@ -169,5 +169,101 @@ def plant_serve(
         err.print("stopped")
 
 
+def _scenario_error(exc) -> None:
+    err.print(f"[bold red]invalid input[/] {exc.source}")
+    for loc, msg in exc.problems:
+        err.print(f"  [yellow]{loc or '<root>'}[/]: {msg}")
+    raise typer.Exit(EXIT_INVALID)
+
+
+def _sweep_table(result) -> Table:
+    kpis = ("throughput_per_h", "final_yield", "first_pass_yield", "cost_per_good_cell", "mean_wip")
+    by = {(r["point"], r["kpi"]): r for r in result.rows}
+    shown = [k for k in kpis if any(by.get((p, k), {}).get("mean") == by.get((p, k), {}).get("mean")
+                                    for p in range(len(result.grid.points)))]
+    table = Table(title=f"{result.meta['scenario']}: {result.meta['replications']} replication(s) per point "
+                        "(mean ± 95% CI; Δ paired vs point 0)")
+    table.add_column("#", justify="right")
+    table.add_column("grid point")
+    for k in shown:
+        table.add_column(k, justify="right")
+    for p in range(len(result.grid.points)):
+        cells = []
+        for k in shown:
+            r = by[(p, k)]
+            text = _fmt(r["mean"], r["ci95"])
+            cells.append(text if p == 0 else f"{text}\nΔ {_fmt(r['diff_mean'], r['diff_ci95'])}")
+        table.add_row(str(p), result.grid.label(p), *cells)
+    return table
+
+
+@app.command()
+def sweep(
+    scenario: Path = typer.Argument(..., help="scenario YAML file"),
+    settings: List[str] = typer.Option([], "--set", help="PATH=V1,V2,... into the scenario data (repeatable)"),
+    replications: Optional[int] = typer.Option(None, min=1, help="replications per grid point"),
+    seed: Optional[int] = typer.Option(None, min=0, help="override run.seed"),
+    workers: int = typer.Option(1, min=1, help="local worker processes"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786"),
+    target_ci: Optional[str] = typer.Option(None, "--target-ci",
+                                            help="KPI=HALFWIDTH: add replications until every point's 95% CI is this narrow"),
+    max_replications: int = typer.Option(50, min=2, help="upper bound with --target-ci"),
+    out_dir: Path = typer.Option(Path("sweep"), "--out", help="directory for sweep.parquet, sweep.csv, sweep.json"),
+):
+    """Run a grid of scenario variants with common random numbers; one results table."""
+    from rich.progress import Progress
+
+    from twin.experiment import executor_for
+    from twin.scenario import ScenarioError, load_scenario_data
+    from twin.sweep import parse_setting, run_sweep, total_runs
+
+    target = None
+    try:
+        data = load_scenario_data(scenario)
+        parsed = [parse_setting(s) for s in settings]
+        if target_ci is not None:
+            kpi, sep, value = target_ci.partition("=")
+            try:
+                target = (kpi.strip(), float(value))
+            except ValueError:
+                raise ScenarioError("--target-ci", [(kpi, f"expected KPI=HALFWIDTH (got {target_ci!r})")]) from None
+            if not sep or target[1] <= 0:
+                raise ScenarioError("--target-ci", [(kpi, f"expected KPI=HALFWIDTH > 0 (got {target_ci!r})")])
+    except ScenarioError as exc:
+        _scenario_error(exc)
+    try:
+        with executor_for(workers, scheduler) as executor, Progress(console=err, transient=True) as progress:
+            task = progress.add_task(f"sweep {scenario.name}", total=total_runs(data, parsed, replications))
+
+            def advance(point: int, rep: int) -> None:
+                if progress.tasks[0].completed >= (progress.tasks[0].total or 0):
+                    progress.update(task, total=(progress.tasks[0].total or 0) + 1)
+                progress.advance(task)
+
+            result = run_sweep(data, parsed, str(scenario), replications, seed, executor, target,
+                               max_replications, out_dir, on_result=advance)
+    except ScenarioError as exc:
+        _scenario_error(exc)
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        err.print(f"[bold red]cannot run the sweep[/]: {exc}")
+        raise typer.Exit(EXIT_INVALID)
+    out.print(_sweep_table(result))
+    out.print(f"wrote {out_dir}/sweep.parquet, sweep.csv, sweep.json")
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def report(directory: Path = typer.Argument(..., help="a run directory (summary.json) or sweep directory (sweep.json)")):
+    """Plots and one self-contained HTML report of a run or a sweep."""
+    from twin.report import ReportError, build_report
+
+    try:
+        path, figures = build_report(directory)
+    except ReportError as exc:
+        err.print(f"[bold red]nothing to report[/]: {exc}")
+        raise typer.Exit(EXIT_INVALID)
+    out.print(f"wrote {path} ({len(figures)} plots, also under {directory}/plots)")
+
+
 def main() -> None:  # pragma: no cover
     app()
