@@ -59,7 +59,9 @@ def test_timeout_takes_scaled_wall_time_and_stops_at_until():
     assert 0.3 * 0.98 <= t_wall - t0 < 0.3 + 0.5
     assert env.now == 12.0
     assert 0.36 * 0.98 <= t_end - t0 < 0.36 + 0.5  # waits out the pacing up to `until`
-    assert env.stats().events >= 2
+    stats = env.stats()
+    assert stats.events >= 2 and stats.late_events == 0
+    assert 0.0 < stats.max_s < 0.1  # woken a hair after each due time, never before
 
 
 def test_external_completion_wakes_sim_at_mapped_time_before_far_event():

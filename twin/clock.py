@@ -202,10 +202,10 @@ class AsyncRealtimeEnvironment(simpy.Environment):
                     await self._sleep(loop, None)
                     continue
                 if horizon > self._now:  # time advances: pace it and measure lateness
-                    delay = self.wall_time_of(horizon) - loop.time()
-                    if delay > 0 and await self._sleep(loop, delay):
+                    due = self.wall_time_of(horizon)
+                    if due > loop.time() and await self._sleep(loop, due - loop.time()):
                         continue  # woken early by a completion
-                    self._record(-delay, horizon)
+                    self._record(loop.time() - due, horizon)
                 if horizon >= stop_at:
                     self._now = stop_at
                     break
