@@ -1,0 +1,189 @@
+"""Faults visible in State and Results; glovebox and profilometer programs; secure endpoints."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from asyncua import Client, ua
+from asyncua.crypto.security_policies import SecurityPolicyAes256Sha256RsaPss, SecurityPolicyBasic256Sha256
+
+from plant.plantfile import load_plant_file
+from plant.security import ensure_certificate
+from plant.serve import PlantThread
+from plant_helpers import (OPERATOR, WIP_RECIPE, call, connect, node, plant_config, run, start,
+                           wait_idle, wait_result)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def _inject(c, device: str, kind: str) -> None:
+    faults = await node(c, device, "Faults")
+    await call(faults.call_method(await node(c, device, "Faults/InjectFault"), kind))
+
+
+@pytest.mark.parametrize("kind,state", [("leak", "Fault"), ("overpressure", "Fault"),
+                                        ("heater", "Fault"), ("comm_loss", "Offline")])
+def test_press_fault_visible_in_state_and_result(plant, kind, state):
+    async def go():
+        async with connect(plant.endpoints["WIP-1"], OPERATOR) as c:
+            await wait_idle(c, "WIP-1")
+            await _inject(c, "WIP-1", kind)
+            active = await node(c, "WIP-1", "Faults/Active")
+            assert kind in await call(active.read_value())
+            cs = await node(c, "WIP-1", "State/CurrentState")
+            seen = []
+
+            class H:
+                def datachange_notification(self, n, val, data):
+                    seen.append(val)
+
+            sub = await call(c.create_subscription(20, H()))
+            await call(sub.subscribe_data_change(cs, queuesize=1000))
+            recipe = dict(WIP_RECIPE, hold_s=600.0)
+            rid = await start(c, "WIP-1", "PressCycle", recipe, f"job-fault-{kind}", ["f1"])
+            res = await wait_result(c, "WIP-1", rid)
+            await asyncio.sleep(0.2)
+            await call(sub.delete())
+            assert res["Status"] == "Fault"
+            assert kind in res["Faults"]
+            assert state in seen
+            assert await call(cs.read_value()) == "Fault"
+            assert kind in await call(active.read_value())
+            faults = await node(c, "WIP-1", "Faults")
+            await call(faults.call_method(await node(c, "WIP-1", "Faults/ClearFaults")))
+            await asyncio.sleep(0.2)
+            assert await call(cs.read_value()) == "Idle"
+            assert await call(active.read_value()) == []
+    run(go())
+
+
+def test_injecting_unknown_fault_is_refused(plant):
+    async def go():
+        async with connect(plant.endpoints["WIP-1"], OPERATOR) as c:
+            with pytest.raises(ua.UaStatusCodeError) as err:
+                await _inject(c, "WIP-1", "meteor")
+            assert err.value.code == ua.StatusCodes.BadInvalidArgument
+    run(go())
+
+
+def test_glovebox_leak_excursion_visible_and_recorded(plant):
+    async def go():
+        async with connect(plant.endpoints["Glovebox-1"], OPERATOR) as c:
+            t0 = datetime.now(timezone.utc)
+            rid = await start(c, "Glovebox-1", "AntechamberTransfer", "", "job-gb-1", ["c1", "c2"])
+            res = await wait_result(c, "Glovebox-1", rid)
+            assert res["Status"] in ("Completed", "Fault") and res["MaxO2_ppm"] > 0
+            await _inject(c, "Glovebox-1", "leak")
+            active = await node(c, "Glovebox-1", "Faults/Active")
+            for _ in range(100):
+                if any(a.startswith("excursion:") for a in await call(active.read_value())):
+                    break
+                await asyncio.sleep(0.1)
+            assert any(a.startswith("excursion:") for a in await call(active.read_value()))
+            assert await call((await node(c, "Glovebox-1", "State/CurrentState")).read_value()) == "Fault"
+            exc = json.loads(await call((await node(c, "Glovebox-1", "Atmosphere/Excursions")).read_value()))
+            assert exc and exc[0]["peak_ppm"] > exc[0]["limit_ppm"]
+            atm = await node(c, "Glovebox-1", "Atmosphere")
+            o2, h2o, flag = await call(atm.call_method(
+                await node(c, "Glovebox-1", "Atmosphere/MaxBetween"), t0,
+                datetime.now(timezone.utc) + timedelta(seconds=1)))
+            assert flag is True and max(o2 / 1.0, h2o / 0.5) > 1.0
+    run(go())
+
+
+def test_profilometer_measures_samples(plant):
+    async def go():
+        async with connect(plant.endpoints["Profilometer-1"], OPERATOR) as c:
+            await wait_idle(c, "Profilometer-1")
+            true = {"foil-1": {"sq_um": 0.3, "sdq": 0.12, "pv_um": 2.0, "waviness_um": 0.8,
+                               "waviness_mm": 2.5}}
+            rid = await start(c, "Profilometer-1", "MeasureCollector", {"true": true}, "job-prf",
+                              ["foil-1", "foil-2"])
+            res = await wait_result(c, "Profilometer-1", rid)
+            assert res["Status"] == "Completed"
+            assert res["SampleIds"] == ["foil-1", "foil-2"]
+            assert len(res["Sq_um"]) == 2 and res["Sq_um"][0] == pytest.approx(0.3, rel=0.2)
+            last = await call((await node(c, "Profilometer-1", "Measurement/Sq_um")).read_value())
+            assert last == pytest.approx(res["Sq_um"][1])
+    run(go())
+
+
+def test_pilot_plant_file_valid():
+    pf = load_plant_file("plants/pilot.yaml")
+    names = [d.name for d in pf.devices]
+    assert names == ["WIP-1", "CIP-1", "UniPress-1", "Glovebox-1", "Profilometer-1"]
+    ports = [d.port for d in pf.devices]
+    assert ports == list(range(ports[0], ports[0] + 5))
+    assert pf.host == "127.0.0.1" and not pf.security.allow_insecure and not pf.test_endpoints
+    assert pf.security.users_file is not None and pf.security.users_file.exists()
+
+
+@pytest.fixture(scope="module")
+def secure_plant(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("secure")
+    trusted = tmp / "trusted"
+    trusted.mkdir()
+    client_cert, client_key = run(ensure_certificate(tmp / "client", "client", "urn:twin:test:client",
+                                                     "127.0.0.1", client=True))
+    (trusted / "client.der").write_bytes(client_cert.read_bytes())
+    other_cert, other_key = run(ensure_certificate(tmp / "other", "other", "urn:twin:test:other",
+                                                   "127.0.0.1", client=True))
+    pf = plant_config(tmp, test_endpoints=False, devices=[{"name": "CIP-1", "kind": "cip", "port": 0}])
+    pf = pf.model_copy(update={"security": pf.security.model_copy(
+        update={"allow_insecure": False, "trusted_clients_dir": trusted})})
+    with PlantThread(pf) as p:
+        yield p, (client_cert, client_key, "urn:twin:test:client"), (other_cert, other_key,
+                                                                      "urn:twin:test:other")
+
+
+async def _secure_client(url, policy, cert, user=None):
+    c = Client(url, timeout=10)
+    c.application_uri = cert[2]
+    await c.set_security(policy, str(cert[0]), str(cert[1]), mode=ua.MessageSecurityMode.SignAndEncrypt)
+    if user:
+        c.set_user(user[0])
+        c.set_password(user[1])
+    return c
+
+
+@pytest.mark.parametrize("policy", [SecurityPolicyBasic256Sha256, SecurityPolicyAes256Sha256RsaPss])
+def test_secure_endpoint_with_client_certificate(secure_plant, policy):
+    p, good, _ = secure_plant
+
+    async def go():
+        c = await _secure_client(p.endpoints["CIP-1"], policy, good, OPERATOR)
+        await call(c.connect())
+        try:
+            rid = await start(c, "CIP-1", "PressCycle", dict(WIP_RECIPE, temperature_c=22.0, hold_s=10.0),
+                              f"job-sec-{policy.__name__}", ["s"])
+            res = await wait_result(c, "CIP-1", rid)
+            assert res["Status"] == "Completed"
+            assert (await call((await node(c, "CIP-1", "Faults")).get_children()))  # no InjectFault here
+            names = [(await call(ch.read_browse_name())).Name
+                     for ch in await call((await node(c, "CIP-1", "Faults")).get_children())]
+            assert "InjectFault" not in names
+        finally:
+            await call(c.disconnect())
+    run(go())
+
+
+def test_no_insecure_endpoint_and_untrusted_certificate_refused(secure_plant):
+    p, _, other = secure_plant
+
+    async def go():
+        plain = Client(p.endpoints["CIP-1"], timeout=10)
+        eps = await call(plain.connect_and_get_server_endpoints())
+        modes = {e.SecurityMode for e in eps}
+        assert modes == {ua.MessageSecurityMode.SignAndEncrypt}
+        policies = {e.SecurityPolicyUri.rsplit("#", 1)[-1] for e in eps}
+        assert policies == {"Basic256Sha256", "Aes256_Sha256_RsaPss"}
+        with pytest.raises(Exception):
+            async with connect(p.endpoints["CIP-1"]):
+                pass
+        c = await _secure_client(p.endpoints["CIP-1"], SecurityPolicyBasic256Sha256, other, OPERATOR)
+        with pytest.raises(Exception):
+            await call(c.connect())
+            await call(c.disconnect())
+    run(go())
