@@ -133,9 +133,8 @@ class AsyncRealtimeEnvironment(simpy.Environment):
     def run_coroutine(self, coro: Awaitable[Any]) -> simpy.Event:
         """Run `coro` as an asyncio task; the returned event succeeds with its result or
         fails with its exception when it finishes. Call while `run()` is active."""
-        loop = self._loop or asyncio.get_running_loop()
         ev = self.external_event()
-        task = loop.create_task(coro)  # type: ignore[arg-type]
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._task_done(ev, t))
         return ev
@@ -170,14 +169,19 @@ class AsyncRealtimeEnvironment(simpy.Environment):
                 continue
             self._now = t
             self._external += 1
-            ev.succeed(value) if ok else ev.fail(value)
+            if ok:
+                ev.succeed(value)
+            else:
+                ev.fail(value)
 
     # -- running -------------------------------------------------------------------
     async def run(self, until: SimTime | simpy.Event | None = None) -> Any:  # type: ignore[override]
         """Process events paced by the wall clock until sim time `until` (events at
         exactly `until` are left, as in SimPy), until the event `until` is processed, or,
         with no `until`, until nothing is scheduled and no external event is awaited.
-        Cancelling the awaiting task stops cleanly and cancels started coroutines."""
+        Wall time between runs does not count: each run restarts the mapping at `now`.
+        Cancelling the awaiting task (or an error) stops cleanly and cancels the started
+        coroutines; after a normal return they keep running, so call `aclose()` when done."""
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._wall0, self._sim0 = loop.time(), float(self._now)
