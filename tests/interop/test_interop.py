@@ -1,0 +1,47 @@
+"""Interoperability: a node-opcua client (pinned in package.json) against an emulated press."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "plant"))
+from plant_helpers import OPERATOR, plant_config  # noqa: E402
+
+from plant.serve import PlantThread  # noqa: E402
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _node_modules() -> None:
+    """Install the pinned client into tests/interop/node_modules if missing."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not installed: node-opcua interop test skipped")
+    if (HERE / "node_modules" / "node-opcua-client").exists():
+        return
+    cmd = ["npm", "ci" if (HERE / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"]
+    proc = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True, timeout=240)
+    if proc.returncode != 0:
+        pytest.fail(f"npm install failed:\n{proc.stderr[-2000:]}")
+
+
+def test_node_opcua_client_browses_reads_writes_subscribes_and_calls(tmp_path):
+    _node_modules()
+    pf = plant_config(tmp_path, devices=[{"name": "CIP-1", "kind": "cip", "port": 0}])
+    with PlantThread(pf) as plant:
+        proc = subprocess.run(["node", str(HERE / "client.js"), plant.endpoints["CIP-1"], "CIP-1",
+                               *OPERATOR], capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {"Identification", "State", "PressChamber", "ProgramManager", "Faults"} <= set(out["children"])
+    assert out["stateHasSourceTimestamp"]
+    assert out["writeStatus"] == "Good" and out["readBack"] == 123.5
+    assert out["callStatus"] == "Good" and out["runId"].startswith("CIP-1-")
+    assert out["missingArgsStatus"] == "BadArgumentsMissing"
+    assert out["resultStatus"] == "Completed"
+    assert out["samples"] > 10
