@@ -369,10 +369,30 @@ class ScenarioError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
+def _data_path(data: Any, loc: tuple) -> str:
+    """The error's location as a path in the scenario file. Pydantic puts union tags in `loc`
+    (`stations.x.process.process_time_h.exponential.mean`, `next.list[Route].0.p`); keep only
+    the steps that exist in the data, and the last step when it names a key of a mapping
+    (a missing or unknown field)."""
+    out = []
+    cursor = data
+    for i, step in enumerate(loc):
+        if isinstance(cursor, dict) and step in cursor:
+            cursor = cursor[step]
+        elif isinstance(cursor, list) and isinstance(step, int) and 0 <= step < len(cursor):
+            cursor = cursor[step]
+        elif i == len(loc) - 1 and isinstance(cursor, dict):
+            cursor = None
+        else:
+            continue
+        out.append(str(step))
+    return ".".join(out)
+
+
+def _problems_from(exc: ValidationError, data: Any = None) -> list[tuple[str, str]]:
     out = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = ".".join(str(p) for p in err["loc"]) if data is None else _data_path(data, err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if not loc and ";" in msg:
             out.extend(_split_located(part) for part in msg.split("; "))
@@ -393,7 +413,7 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(source, _problems_from(exc)) from None
+        raise ScenarioError(source, _problems_from(exc, data)) from None
 
 
 def load_scenario_data(path: str | Path) -> dict:
