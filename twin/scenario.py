@@ -394,7 +394,7 @@ def _problems_from(exc: ValidationError, data: Any = None) -> list[tuple[str, st
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) if data is None else _data_path(data, err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        if not loc and ";" in msg:
+        if not loc:  # the cross-reference check: "path: message; path: message"
             out.extend(_split_located(part) for part in msg.split("; "))
         else:
             out.append((loc, msg))
