@@ -112,6 +112,13 @@ def _fmt(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
+def _short(v: Any) -> str:
+    """A value for a label: a file path by its stem."""
+    if isinstance(v, str) and ("/" in v or v.endswith((".yaml", ".yml"))):
+        return Path(v).stem
+    return _fmt(v)
+
+
 @dataclass
 class Grid:
     """The cartesian product of the settings; point 0 takes every first value."""
@@ -123,7 +130,7 @@ class Grid:
         self.points = list(itertools.product(*(s.values for s in self.settings)))
 
     def label(self, p: int) -> str:
-        return ", ".join(f"{s.path.rsplit('.', 1)[-1]}={_fmt(v)}" for s, v in zip(self.settings, self.points[p]))
+        return ", ".join(f"{s.path.rsplit('.', 1)[-1]}={_short(v)}" for s, v in zip(self.settings, self.points[p]))
 
     def scenarios(self, data: dict, source: str) -> list[Scenario]:
         """Validated scenarios of every point; ScenarioError names the offending --set path."""
