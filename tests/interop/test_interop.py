@@ -37,7 +37,9 @@ def test_node_opcua_client_browses_reads_writes_subscribes_and_calls(tmp_path):
         proc = subprocess.run(["node", str(HERE / "client.js"), plant.endpoints["CIP-1"], "CIP-1",
                                *OPERATOR], capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"children"')]
+    assert lines, proc.stdout[-3000:]
+    out = json.loads(lines[-1])
     assert {"Identification", "State", "PressChamber", "ProgramManager", "Faults"} <= set(out["children"])
     assert out["stateHasSourceTimestamp"]
     assert out["writeStatus"] == "Good" and out["readBack"] == 123.5
