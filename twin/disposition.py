@@ -1,17 +1,33 @@
 """Accept / rework (re-press) / reject, built on the interface-quality model.
 
-A cell that fails is re-pressed only when the model predicts that the re-press (the
-policy's recipe change: more pressure within the press's limit, more hold) would pass;
-otherwise, or past the rework limit, it is rejected with the reason."""
+A cell that fails an acceptance threshold is re-pressed only when the model predicts that
+the re-press (the policy's recipe change: a pressure step within the press's limit and more
+hold time) would make it pass; otherwise, or once it has used up its reworks, it is
+rejected, with a short reason.  ``twin.interface.evaluate`` uses the same core (``decide``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+if TYPE_CHECKING:
+    from twin.interface.params import InterfaceParams
+
 ACCEPT, REWORK, REJECT = 0, 1, 2
+REASONS = (
+    "ok",
+    "low_contact",
+    "high_resistance",
+    "short_risk",
+    "hotspot",
+    "pv_peak",
+    "rework_limit",
+    "no_fix_by_repress",
+)
 
 
 class DispositionPolicy(BaseModel):
@@ -19,67 +35,100 @@ class DispositionPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_contact_fraction_min: float = Field(default=0.85, ge=0, le=1)
-    max_r_int_ohm_cm2: float = Field(default=8.0, gt=0)
+    min_contact_fraction_min: float = Field(default=0.90, ge=0, le=1)
+    max_r_int_ohm_cm2: float = Field(default=5.0, gt=0)
     max_p_short: float = Field(default=0.01, ge=0, le=1)
-    max_hotspot_factor: float = Field(default=2.0, ge=1)
+    max_hotspot_factor: float = Field(default=3.0, ge=1)
     max_pv_um: float = Field(default=5.0, gt=0, description="a peak taller than this is not fixed by pressing")
     max_reworks: int = Field(default=2, ge=0)
-    rework_extra_hold_s: float = Field(default=1800.0, ge=0)
-    rework_pressure_step_mpa: float = Field(default=50.0, ge=0)
-
-
-def _failure(q: dict, policy: DispositionPolicy) -> np.ndarray:
-    """Reason code per cell: '' when it passes."""
-    reason = np.full(np.shape(q["p_short"]), "", dtype=object)
-    checks = (
-        ("hotspot", q["hotspot_factor"] > policy.max_hotspot_factor),
-        ("high_resistance", q["r_int_ohm_cm2"] > policy.max_r_int_ohm_cm2),
-        ("low_contact", q["contact_fraction_min"] < policy.min_contact_fraction_min),
-        ("short_risk", q["p_short"] > policy.max_p_short),
+    rework_extra_hold_s: float = Field(
+        default=1800.0, ge=0, description="hold time the re-press adds to the cell's cumulative hold"
     )
-    for name, bad in checks:
-        reason = np.where(bad, name, reason)
-    return reason
-
-
-def decide(q: dict, pv_um, policy: DispositionPolicy) -> np.ndarray:
-    """Decision without a re-press prediction: accept, reject a PV peak, else rework."""
-    fails = _failure(q, policy) != ""
-    pv_bad = np.asarray(pv_um) > policy.max_pv_um
-    return np.where(pv_bad, REJECT, np.where(fails, REWORK, ACCEPT)).astype(int)
+    rework_pressure_step_mpa: float = Field(default=50.0, ge=0)
 
 
 @dataclass
 class Disposition:
+    """Per-cell decision (0 accept, 1 rework, 2 reject), reason, quality and re-press recipe."""
+
     decision: np.ndarray
     reason: np.ndarray
-    quality: dict
+    quality: dict[str, np.ndarray]
     rework_pressure_mpa: np.ndarray
     rework_hold_s: np.ndarray
 
 
-def dispose(measured: dict, reworks_done, policy: DispositionPolicy, params=None,
-            press_max_pressure_mpa: float = np.inf) -> Disposition:
-    """Decide per cell; `measured` holds the evaluate() inputs (hold_s is cumulative)."""
-    from twin.interface.fast import INPUTS, evaluate
+def failure_code(q: dict[str, np.ndarray], policy: DispositionPolicy) -> np.ndarray:
+    """Index into REASONS of the first failed threshold per cell (0 "ok" when none).
 
-    args = {k: np.asarray(measured[k], dtype=float) for k in INPUTS}
-    q = evaluate(**args, params=params, policy=policy)
-    reason = _failure(q, policy)
-    p = np.broadcast_to(args["pressure_mpa"], reason.shape)
-    new_p = np.minimum(p + policy.rework_pressure_step_mpa, press_max_pressure_mpa)
-    new_hold = np.broadcast_to(args["hold_s"], reason.shape) + policy.rework_extra_hold_s
-    after = evaluate(**{**args, "pressure_mpa": new_p, "hold_s": new_hold}, params=params, policy=policy)
-    fixable = _failure(after, policy) == ""
-    pv_bad = np.broadcast_to(args["pv_um"], reason.shape) > policy.max_pv_um
-    limit = np.broadcast_to(np.asarray(reworks_done), reason.shape) >= policy.max_reworks
-    fails = reason != ""
-    decision = np.full(reason.shape, ACCEPT, dtype=int)
-    decision = np.where(fails & fixable & ~limit, REWORK, decision)
-    decision = np.where(fails & (~fixable | limit), REJECT, decision)
-    decision = np.where(pv_bad, REJECT, decision)
-    final_reason = np.where(pv_bad, "pv_peak", np.where(
-        ~fails, "ok", np.where(limit, "rework_limit", np.where(fixable, reason, "no_fix_by_repress"))))
-    extra_hold = np.full(reason.shape, policy.rework_extra_hold_s)
-    return Disposition(decision, final_reason.astype(str), q, new_p, extra_hold)
+    Checked in order of severity: short risk, hot spot, low contact, high resistance.
+    """
+    checks = (
+        (REASONS.index("high_resistance"), q["r_int_ohm_cm2"] > policy.max_r_int_ohm_cm2),
+        (REASONS.index("low_contact"), q["contact_fraction_min"] < policy.min_contact_fraction_min),
+        (REASONS.index("hotspot"), q["hotspot_factor"] > policy.max_hotspot_factor),
+        (REASONS.index("short_risk"), q["p_short"] > policy.max_p_short),
+    )
+    code = np.zeros(np.shape(q["p_short"]), dtype=np.int8)
+    for value, bad in checks:
+        code[bad] = value
+    return code
+
+
+def decide(
+    inputs: dict[str, np.ndarray],
+    q: dict[str, np.ndarray],
+    reworks_done: np.ndarray,
+    policy: DispositionPolicy,
+    params: InterfaceParams,
+    press_max_pressure_mpa: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Decision core on validated, broadcast inputs and their quality.
+
+    Returns decision, reason code (index into REASONS), re-press pressure and re-press hold (the hold time of the
+    re-press cycle; the cell's cumulative hold becomes hold_s + that).  The re-press is
+    predicted only for the cells that fail and may still be reworked.
+    """
+    from twin.interface.fast import quality
+
+    shape = np.shape(q["p_short"])
+    code = failure_code(q, policy)
+    fails = code != 0
+    pv_bad = inputs["pv_um"] > policy.max_pv_um
+    limit = np.broadcast_to(np.asarray(reworks_done), shape) >= policy.max_reworks
+    new_p = np.minimum(inputs["pressure_mpa"] + policy.rework_pressure_step_mpa, press_max_pressure_mpa)
+    new_hold = np.full(shape, policy.rework_extra_hold_s)
+
+    fixable = np.zeros(shape, dtype=bool)
+    todo = fails & ~pv_bad & ~limit
+    if todo.any():
+        sub = {k: v[todo] for k, v in inputs.items()}
+        sub["pressure_mpa"] = new_p[todo]
+        sub["hold_s"] = sub["hold_s"] + policy.rework_extra_hold_s
+        fixable[todo] = failure_code(quality(params, **sub), policy) == 0
+
+    decision = np.where(fails, np.where(fixable, REWORK, REJECT), ACCEPT)
+    decision[pv_bad] = REJECT
+    code[fails & ~fixable] = REASONS.index("no_fix_by_repress")
+    code[fails & limit] = REASONS.index("rework_limit")
+    code[pv_bad] = REASONS.index("pv_peak")
+    return decision, code, new_p, new_hold
+
+
+def dispose(
+    measured: dict[str, np.ndarray],
+    reworks_done: np.ndarray,
+    policy: DispositionPolicy,
+    params: InterfaceParams | None = None,
+    press_max_pressure_mpa: float = np.inf,
+) -> Disposition:
+    """Decide per cell; ``measured`` holds the evaluate() inputs (hold_s is cumulative)."""
+    from twin.interface.fast import INPUTS, _validate, quality
+    from twin.interface.params import load_params
+
+    inputs = dict(zip(INPUTS, _validate({k: measured[k] for k in INPUTS})))
+    params = params or load_params()
+    q = quality(params, **inputs)
+    decision, code, new_p, new_hold = decide(inputs, q, reworks_done, policy, params, press_max_pressure_mpa)
+    q["decision"] = decision
+    return Disposition(decision, np.asarray(REASONS)[code], q, new_p, new_hold)
