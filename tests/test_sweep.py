@@ -208,3 +208,15 @@ def test_flatness_whatif_answers_in_the_right_direction(monkeypatch):
     assert by[(1, "final_yield")]["diff_ci_low"] > 0
     assert by[(1, "cost_per_good_cell")]["diff_ci_high"] < 0
     assert not math.isnan(by[(1, "cost_per_good_cell")]["mean"])
+
+
+def test_press_precision_whatif_answers_in_the_right_direction(monkeypatch):
+    """A 1% press passes more cells first time and costs less per good cell than a 5% press."""
+    monkeypatch.chdir(REPO)
+    data = load_scenario_data(REPO / "scenarios" / "whatif_press_precision.yaml")
+    data["run"].update(duration_h=48.0, warmup_h=8.0)
+    specs = "scenarios/presses/heated_uniaxial_cv05.yaml,scenarios/presses/heated_uniaxial_cv01.yaml"
+    res = run_sweep(data, [parse_setting(f"stations.hot_press.press.spec={specs}")], replications=3)
+    by = {(r["point"], r["kpi"]): r for r in res.rows}
+    assert by[(1, "first_pass_yield")]["diff_ci_low"] > 0
+    assert by[(1, "cost_per_good_cell")]["diff_ci_high"] < 0
