@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Generator
 
-from twin.stations.base import Station
+from twin.stations.process import ProcessStation
 
 ACCEPT, REWORK, REJECT = 0, 1, 2
 
 
-class InspectStation(Station):
+class InspectStation(ProcessStation):
     """Decides per cell, by fixed probabilities or by the interface-quality model.
     A quarantined cell is never accepted; a rework past the limit becomes a reject."""
 
@@ -49,14 +49,8 @@ class InspectStation(Station):
             decision, reason = REJECT, "rework_limit"
         return decision, reason
 
-    def visit(self, cell) -> Generator:
-        env = self.env
-        t_arrive = env.now
-        req = self.servers.request()
-        yield req
-        t_start = env.now
-        yield from self.work(self.process_time())
-        t_end = env.now
+    def after_work(self, cell, t_start: float, t_end: float) -> Generator:
+        """Decide, tell the equipment, and send the cell where the decision says."""
         decision, reason = self.decide(cell)
         cell.reason = reason
         if decision == REWORK:
@@ -64,8 +58,4 @@ class InspectStation(Station):
         told = self.line.ports.disposition.report(self.name, cell, decision, reason)
         if told is not None:
             yield told
-        target = self.targets[decision]
-        yield from self.move_on(cell, target)
-        self.servers.release(req)
-        self.line.visit(cell, self.name, t_arrive, t_start, t_end, env.now)
-        return target
+        return self.targets[decision]

@@ -18,14 +18,16 @@ class ProcessStation(Station):
         t_start = env.now
         yield from self.work(self.process_time())
         t_end = env.now
-        yield from self.after_work(cell, t_start, t_end)
-        target = self.router.choose()
+        target = yield from self.after_work(cell, t_start, t_end)
+        if target is None:
+            target = self.router.choose()
         yield from self.move_on(cell, target)
         self.servers.release(req)
         self.line.visit(cell, self.name, t_arrive, t_start, t_end, env.now)
         return target
 
     def after_work(self, cell, t_start: float, t_end: float) -> Generator:
-        """Hook for kinds that measure something at the end of the work."""
+        """Hook for kinds that measure or decide something at the end of the work;
+        it may return the next station, otherwise the router chooses."""
         return
         yield
