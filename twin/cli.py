@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from twin.stats import format_estimate
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Digital twin of an anode-less solid-state cell line, with its presses in the loop.")
 plant_app = typer.Typer(no_args_is_help=True, help="Emulated plant: presses, glovebox, profilometer as OPC UA servers.")
@@ -35,15 +37,6 @@ def _load(path: Path):
         raise typer.Exit(EXIT_INVALID)
 
 
-def _fmt(value, hw=None) -> str:
-    if value is None:
-        return "-"
-    text = f"{value:.4g}" if isinstance(value, float) else str(value)
-    if hw is not None and hw == hw:
-        text += f" ± {hw:.2g}"
-    return text
-
-
 def _kpi_table(summary: dict) -> Table:
     from twin.scenario import SCALAR_KPIS
 
@@ -53,14 +46,14 @@ def _kpi_table(summary: dict) -> Table:
     table.add_column("KPI")
     table.add_column("value", justify="right")
     for k in SCALAR_KPIS:
-        table.add_row(k, _fmt(summary.get(k), ci.get(k)))
+        table.add_row(k, format_estimate(summary.get(k), ci.get(k)))
     for station, u in summary["utilisation"].items():
-        table.add_row(f"utilisation.{station}", _fmt(u, ci["utilisation"].get(station)))
+        table.add_row(f"utilisation.{station}", format_estimate(u, ci["utilisation"].get(station)))
     for reason, n in summary.get("reject_reasons", {}).items():
-        table.add_row(f"rejects: {reason}", _fmt(float(n)))
+        table.add_row(f"rejects: {reason}", format_estimate(float(n)))
     for e in summary.get("expectations", []):
         mark = "[green]pass[/]" if e["passed"] else "[bold red]FAIL[/]"
-        table.add_row(f"expect {e['kpi']} in [{e['min']}, {e['max']}]", f"{_fmt(e['value'])} {mark}")
+        table.add_row(f"expect {e['kpi']} in [{e['min']}, {e['max']}]", f"{format_estimate(e['value'])} {mark}")
     return table
 
 
@@ -148,7 +141,7 @@ def interface(
     table.add_column("output")
     table.add_column("value", justify="right")
     for k, v in values.items():
-        table.add_row(k, _fmt(v))
+        table.add_row(k, format_estimate(v))
     out.print(table)
 
 
@@ -191,8 +184,8 @@ def _sweep_table(result) -> Table:
         cells = []
         for k in shown:
             r = by[(p, k)]
-            text = _fmt(r["mean"], r["ci95"])
-            cells.append(text if p == 0 else f"{text}\nΔ {_fmt(r['diff_mean'], r['diff_ci95'])}")
+            text = format_estimate(r["mean"], r["ci95"])
+            cells.append(text if p == 0 else f"{text}\nΔ {format_estimate(r['diff_mean'], r['diff_ci95'])}")
         table.add_row(str(p), result.grid.label(p), *cells)
     return table
 

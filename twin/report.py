@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from twin.stats import format_estimate
+
 RESPONSE_KPIS = ("throughput_per_h", "final_yield", "first_pass_yield", "cost_per_good_cell", "mean_wip",
                  "mean_cycle_time_h")
 QUALITY_COLUMNS = (("contact_fraction", "contact fraction"), ("r_int_ohm_cm2", "interface resistance (ohm cm²)"),
@@ -233,24 +235,15 @@ def sweep_figures(meta: dict, rows: list[dict]) -> list[Figure]:
 
 # --- HTML -----------------------------------------------------------------------------
 
-def _num(v: Any, hw: Any = None) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    text = f"{v:.4g}" if isinstance(v, float) else str(v)
-    if hw is not None and hw == hw:
-        text += f" ± {hw:.2g}"
-    return text
-
-
 def run_table(summary: dict) -> str:
     from twin.scenario import SCALAR_KPIS
 
     ci = summary.get("ci95", {})
-    rows = [(k, _num(summary.get(k), ci.get(k))) for k in SCALAR_KPIS]
-    rows += [(f"utilisation.{s}", _num(u, ci.get("utilisation", {}).get(s)))
+    rows = [(k, format_estimate(summary.get(k), ci.get(k))) for k in SCALAR_KPIS]
+    rows += [(f"utilisation.{s}", format_estimate(u, ci.get("utilisation", {}).get(s)))
              for s, u in summary.get("utilisation", {}).items()]
-    rows += [(f"rejects: {r}", _num(float(n))) for r, n in (summary.get("reject_reasons") or {}).items()]
-    rows += [(f"expect {e['kpi']} in [{e['min']}, {e['max']}]", f"{_num(e['value'])} {'pass' if e['passed'] else 'FAIL'}")
+    rows += [(f"rejects: {r}", format_estimate(float(n))) for r, n in (summary.get("reject_reasons") or {}).items()]
+    rows += [(f"expect {e['kpi']} in [{e['min']}, {e['max']}]", f"{format_estimate(e['value'])} {'pass' if e['passed'] else 'FAIL'}")
              for e in summary.get("expectations", [])]
     body = "".join(f"<tr><td>{html.escape(k)}</td><td class=n>{html.escape(v)}</td></tr>" for k, v in rows)
     return f"<table class=kpi id=kpi-table><tr><th>KPI</th><th>mean ± 95% CI</th></tr>{body}</table>"
@@ -268,8 +261,8 @@ def sweep_table(meta: dict, rows: list[dict]) -> str:
             if r is None:
                 cells.append("<td>–</td>")
                 continue
-            diff = "" if pt["point"] == 0 else f"<br><small>Δ {html.escape(_num(r['diff_mean'], r['diff_ci95']))}</small>"
-            cells.append(f"<td class=n>{html.escape(_num(r['mean'], r['ci95']))}{diff}</td>")
+            diff = "" if pt["point"] == 0 else f"<br><small>Δ {html.escape(format_estimate(r['diff_mean'], r['diff_ci95']))}</small>"
+            cells.append(f"<td class=n>{html.escape(format_estimate(r['mean'], r['ci95']))}{diff}</td>")
         body.append(f"<tr><td>{pt['point']}</td><td>{html.escape(pt['label'])}</td>{''.join(cells)}</tr>")
     return (f"<table class=kpi id=kpi-table><tr><th>#</th><th>grid point</th>{head}</tr>{''.join(body)}</table>"
             "<p><small>mean ± 95% CI; Δ = paired difference against point 0 (same random numbers) ± 95% CI</small></p>")

@@ -63,6 +63,16 @@ class Tally:
         return self._m2 / (self.n - 1) if self.n > 1 else math.nan
 
 
+def format_estimate(value, halfwidth=None) -> str:
+    """A KPI as text for tables: 4 significant digits, '± hw' when an interval exists, '–' when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    if halfwidth is not None and halfwidth == halfwidth:
+        text += f" ± {halfwidth:.2g}"
+    return text
+
+
 def t_halfwidth(values: Iterable[float], confidence: float = 0.95) -> float:
     """Half-width of the Student-t confidence interval of the mean (nan for n < 2)."""
     x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
