@@ -85,6 +85,8 @@ class Device:
         self.rng = np.random.default_rng(seed)
         self.seed = seed
         self.start_wall = start_wall
+        # RunIds carry the server's boot stamp, so a restarted device never reuses one.
+        self.boot = format(int(start_wall * 1000), "x")[-8:]
         self.next_tick = start_wall
         self.state = "Idle"
         self.active: Run | None = None
@@ -122,7 +124,7 @@ class Device:
         self.run_count += 1
         faults = list(dict.fromkeys(self.pending_faults + (
             [self._run_faults[self.run_count]] if self.run_count in self._run_faults else [])))
-        run = Run(f"{self.name}-{self.run_count:05d}", job_id, template_id, list(samples), now, faults)
+        run = Run(f"{self.name}-{self.boot}-{self.run_count:05d}", job_id, template_id, list(samples), now, faults)
         try:
             self._prepare(run, recipe)
         except ProgramError:

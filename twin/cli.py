@@ -22,7 +22,7 @@ app.add_typer(plant_app, name="plant")
 out = Console()
 err = Console(stderr=True)
 
-EXIT_OK, EXIT_EXPECT, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_EXPECT, EXIT_INVALID, EXIT_EQUIPMENT = 0, 1, 2, 3
 
 
 def _load(path: Path):
@@ -143,6 +143,67 @@ def interface(
     for k, v in values.items():
         table.add_row(k, format_estimate(v))
     out.print(table)
+
+
+@app.command()
+def hil(
+    scenario: Path = typer.Argument(..., help="scenario YAML file with a `hardware:` section"),
+    plant_file: Path = typer.Option(..., "--plant", help="plant YAML file: device names, endpoints"),
+    out_dir: Path = typer.Option(Path("out"), "--out", help="directory for summary.json, cells.parquet, trace.sqlite"),
+    time_scale: Optional[float] = typer.Option(None, "--time-scale", min=0,
+                                               help="simulated s per wall s (default: the plant file's; "
+                                                    "must match the plant's)"),
+    seed: Optional[int] = typer.Option(None, min=0, help="override run.seed"),
+    as_json: bool = typer.Option(False, "--json", help="print summary.json instead of tables"),
+):
+    """Run a scenario with its bound stations on OPC UA equipment (exit 3: equipment unreachable)."""
+    from plant.plantfile import load_plant_file
+    from twin.hil import HardwareRun, HilSetupError
+    from twin.simulation import json_safe
+
+    sc = _load(scenario)
+    try:
+        pf = load_plant_file(plant_file)
+    except (OSError, ValueError) as exc:
+        err.print(f"[bold red]invalid plant file[/] {plant_file}: {exc}")
+        raise typer.Exit(EXIT_INVALID)
+    try:
+        hw_run = HardwareRun(sc, pf, time_scale=time_scale, seed=seed, scenario_dir=scenario.resolve().parent)
+        result = hw_run.run(out_dir)
+    except HilSetupError as exc:
+        unreachable = "not reachable" in str(exc)
+        err.print(f"[bold red]{'equipment' if unreachable else 'invalid hardware setup'}[/]: {exc}")
+        raise typer.Exit(EXIT_EQUIPMENT if unreachable else EXIT_INVALID)
+    if as_json:
+        out.print_json(json.dumps(json_safe(result.summary)))
+    else:
+        out.print(_kpi_table(result.summary))
+        out.print(_hardware_table(result.summary["hardware"]))
+        out.print(f"wrote {out_dir}/summary.json, cells.parquet, trace.sqlite")
+    raise typer.Exit(EXIT_OK if result.passed else EXIT_EXPECT)
+
+
+def _hardware_table(hw: dict) -> Table:
+    runs: dict[str, list[int]] = {}
+    for r in hw["runs"]:
+        tally = runs.setdefault(r["station"], [0, 0])
+        tally[0] += 1
+        tally[1] += not r["ok"]
+    clock = hw["clock"]
+    table = Table(title=f"hardware: plant {hw['plant']} at {hw['time_scale']:g} sim s per wall s, "
+                        f"clock lag p95 {clock['lag_p95_ms']:.1f} ms, max {clock['lag_max_ms']:.1f} ms")
+    for col in ("station", "device", "runs", "quarantined", "time-outs", "stalls", "reconnects", "restarts",
+                "call p95 ms"):
+        table.add_column(col, justify="left" if col in ("station", "device") else "right")
+    for station, d in hw["devices"].items():
+        n, bad = runs.get(station, [0, 0])
+        p95 = d["call_ms_p95"]
+        table.add_row(station, d["device"], str(n), str(bad), str(d["timeouts"]), str(d["stalls"]),
+                      str(d["reconnects"]), str(d["restarts"]), "–" if p95 is None else f"{p95:.1f}")
+    failed = len(hw["dispositions_failed"])
+    table.caption = (f"dispositions written to equipment: {hw['dispositions_sent']}, not delivered: {failed}, "
+                     f"pending: {hw['dispositions_pending']}; cells still in process: {hw['cells_in_process']}")
+    return table
 
 
 @plant_app.command("serve")

@@ -63,6 +63,7 @@ class Line:
         self.reasons: dict[str, int] = {}
         self.by_lot: dict[str, list[int]] = {}
         self.by_press: dict[str, list[int]] = {}
+        self.on_finish = None  # callback(cell) as each cell leaves the line (HIL writes it at once)
 
     # --- building -----------------------------------------------------------------
     def node(self, name: str):
@@ -114,8 +115,12 @@ class Line:
             cell.outcome = "rejected"
             if not cell.reason or cell.reason == "ok":
                 cell.reason = "routed_to_scrap"
-        if now < self.warmup_h:
-            return
+        if now >= self.warmup_h:
+            self._count(cell, now)
+        if self.on_finish is not None:
+            self.on_finish(cell)
+
+    def _count(self, cell, now: float) -> None:
         self.cycle_time.add(now - cell.t_in)
         counts = self.counts
         if cell.outcome == "accepted":
@@ -143,13 +148,17 @@ class Line:
         for station in self.stations.values():
             station.reset_stats(now)
 
-    def run(self) -> dict:
-        """Run to the scenario's duration; returns this replication's KPIs."""
+    def start(self) -> None:
+        """Start the stations, the warm-up reset and the source (the caller runs the env)."""
         for station in self.stations.values():
             station.start()
         if self.warmup_h > 0:
             self.env.process(self._warmup())
         self.env.process(self.source.run(self.node(self.scenario.source.first)))
+
+    def run(self) -> dict:
+        """Run to the scenario's duration; returns this replication's KPIs."""
+        self.start()
         self.env.run(until=self.scenario.run.duration_h)
         return self.kpis()
 

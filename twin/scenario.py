@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from adapters.settings import Hardware
 from plant.press import Recipe
 from twin.cost import CostModel
 from twin.disposition import DispositionPolicy
@@ -277,6 +278,7 @@ class Scenario(Model):
     quality: Quality = Field(default_factory=Quality)
     cost: CostModel | None = Field(default=None, description="cost model for the cost_per_good_cell KPI")
     expect: list[Expectation] = Field(default_factory=list)
+    hardware: Hardware | None = Field(default=None, description="stations bound to OPC UA equipment (`twin hil`)")
 
     @model_validator(mode="after")
     def _cross_references(self):
@@ -328,6 +330,8 @@ def _reference_problems(s: Scenario):
     for field in ("equipment_per_server_h", "equipment_per_busy_h") if s.cost else ():
         for station in sorted(set(getattr(s.cost, field)) - names):
             yield f"cost.{field}.{station}: '{station}' is not a station"
+    for name in s.hardware.bindings if s.hardware else ():
+        yield from _binding_problems(s, name)
     for i, e in enumerate(s.expect):
         if not _known_kpi(e.kpi, names, set(s.lots)):
             yield (f"expect.{i}.kpi: unknown KPI '{e.kpi}' (one of {', '.join(SCALAR_KPIS)}, utilisation.<station>, "
@@ -348,6 +352,20 @@ def _press_problems(path: str, st: BatchStation):
         yield f"{path}.recipe: {exc}"
     if st.batch.capacity_cells > spec.capacity_cells:
         yield f"{path}: batch.capacity_cells {st.batch.capacity_cells} exceeds the press capacity {spec.capacity_cells}"
+
+
+def _binding_problems(s: Scenario, name: str):
+    """A binding must name a pressing batch station, a metrology station or a glovebox resource."""
+    path = f"hardware.bindings.{name}"
+    st = s.stations.get(name)
+    if st is None:
+        res = s.resources.get(name)
+        if res is None:
+            yield f"{path}: '{name}' is neither a station nor a resource"
+        elif res.atmosphere is None:
+            yield f"{path}: resource '{name}' has no `atmosphere` to read from a glovebox"
+    elif not (isinstance(st, MetrologyStation) or (isinstance(st, BatchStation) and st.press is not None)):
+        yield f"{path}: only a batch station with `press` or a metrology station can be bound to equipment"
 
 
 def _known_kpi(kpi: str, stations: set[str], lots: set[str]) -> bool:

@@ -35,6 +35,10 @@ CELL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("press_runs", "TEXT"),
 )
 
+DEVICE_RUN_COLUMNS = ("run_id", "job_id", "station", "device", "samples", "status", "ok", "problem",
+                      "sim_start_h", "sim_end_h", "wall_start", "wall_end")
+DISPOSITION_COLUMNS = ("run_id", "sample_id", "cell_id", "device", "decision", "reason", "sim_h", "delivered", "error")
+
 VISIT_COLUMNS = (("replication", "INTEGER"), ("cell_id", "INTEGER"), ("station", "TEXT"), ("t_arrive_h", "REAL"),
                  ("t_start_h", "REAL"), ("t_end_h", "REAL"), ("t_leave_h", "REAL"))
 
@@ -72,7 +76,25 @@ class TraceStore:
         vcols = ", ".join(f"{n} {t}" for n, t in VISIT_COLUMNS)
         self.db.execute(f"CREATE TABLE IF NOT EXISTS visits ({vcols})")
         self.db.execute("CREATE TABLE IF NOT EXISTS runs (replication INTEGER PRIMARY KEY, seed INTEGER, kpis TEXT)")
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS device_runs ({', '.join(DEVICE_RUN_COLUMNS)}, "
+                        "PRIMARY KEY (job_id))")
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS dispositions ({', '.join(DISPOSITION_COLUMNS)}, "
+                        "PRIMARY KEY (run_id, sample_id))")
         self.db.commit()
+
+    def add_device_run(self, run: dict) -> None:
+        """A program run on equipment (hardware-in-the-loop), keyed by its SupervisoryJobId."""
+        row = {**run, "samples": ",".join(run["samples"]), "ok": int(run["ok"])}
+        with self.db:
+            self.db.execute(f"INSERT OR REPLACE INTO device_runs VALUES ({','.join('?' * len(DEVICE_RUN_COLUMNS))})",
+                            tuple(row.get(k) for k in DEVICE_RUN_COLUMNS))
+
+    def add_disposition(self, record: dict) -> None:
+        """A decision sent to equipment; written again once delivered (or not)."""
+        row = {**record, "delivered": None if "delivered" not in record else int(record["delivered"])}
+        with self.db:
+            self.db.execute(f"INSERT OR REPLACE INTO dispositions VALUES ({','.join('?' * len(DISPOSITION_COLUMNS))})",
+                            tuple(row.get(k) for k in DISPOSITION_COLUMNS))
 
     def add_cells(self, rows: Iterable[tuple]) -> None:
         marks = ",".join("?" * len(CELL_COLUMNS))

@@ -28,6 +28,11 @@ class Source:
             for name, lot in lots.items()
         }
         self.released = 0
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Release no more cells (the line drains)."""
+        self.stopped = True
 
     def _lot(self) -> str:
         if len(self.lot_names) == 1:
@@ -43,6 +48,8 @@ class Source:
         limit = self.cfg.max_cells
         while limit is None or self.released < limit:
             yield env.timeout(self.interarrival())
+            if self.stopped:
+                return
             slot = None
             if first.slots is not None:
                 slot = first.slots.request()
