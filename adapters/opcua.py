@@ -55,6 +55,7 @@ class DeviceRun:
     wall_end: float = 0.0
     sim_start_h: float = math.nan
     sim_end_h: float = math.nan
+    device_duration_s: float = math.nan  # the program's duration as the device reports it (simulated s)
 
 
 @dataclass
@@ -293,6 +294,7 @@ class OpcuaPressPort:
             values = None
         if values is not None:
             run.status = str(values.get("Status"))
+            run.device_duration_s = _finite(values.get("Duration_s"))
             run.problem = "; ".join(press_result_problems(values, samples))
         else:
             run.status = "Lost"
@@ -349,6 +351,7 @@ class OpcuaMetrologyPort:
                 deadline, conn.poll_s)
             values = await wait_result(session, run.run_id, instance, expected, deadline, conn.poll_s)
             run.status = str(values.get("Status"))
+            run.device_duration_s = _finite(values.get("Duration_s"))
             got = {k: _finite((values.get(node) or [math.nan])[0]) for k, node in self.KEYS.items()}
             if run.status != "Completed":
                 run.problem = f"status {run.status}"

@@ -36,7 +36,7 @@ CELL_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 DEVICE_RUN_COLUMNS = ("run_id", "job_id", "station", "device", "samples", "status", "ok", "problem",
-                      "sim_start_h", "sim_end_h", "wall_start", "wall_end")
+                      "sim_start_h", "sim_end_h", "device_duration_s", "wall_start", "wall_end")
 DISPOSITION_COLUMNS = ("run_id", "sample_id", "cell_id", "device", "decision", "reason", "sim_h", "delivered", "error")
 
 VISIT_COLUMNS = (("replication", "INTEGER"), ("cell_id", "INTEGER"), ("station", "TEXT"), ("t_arrive_h", "REAL"),
