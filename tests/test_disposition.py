@@ -85,3 +85,44 @@ def test_line_cases_give_clearly_different_yields() -> None:
     assert wip > 0.95
     assert 0.5 < uni < 0.9
     assert rough < 0.3
+
+
+def _line_of(path: str):
+    from twin.line import Line
+    from twin.scenario import load_scenario
+
+    return Line(load_scenario(path))
+
+
+def test_repress_recipe_applies_the_cell_pressure_through_the_tooling_within_limits():
+    """A re-press asks for a pressure on the cell; a uniaxial die passes 90% of what the press
+    applies, so the press must apply more, and never beyond its own limits."""
+    from types import SimpleNamespace
+
+    line = _line_of("scenarios/whatif_isostatic_vs_uniaxial.yaml")
+    uni = line.stations["uniaxial_press"]
+    cell = SimpleNamespace(rework_pressure_mpa=440.0, rework_hold_s=600.0)
+    recipe = uni._recipe_for([cell])
+    assert recipe.target_pressure_mpa == pytest.approx(440.0 / uni.spec.transmission_frac)
+    assert recipe.hold_s == 600.0
+    greedy = SimpleNamespace(rework_pressure_mpa=5000.0, rework_hold_s=1e6)
+    capped = uni._recipe_for([greedy])
+    assert capped.target_pressure_mpa == uni.spec.max_pressure_mpa
+    assert capped.hold_s == uni.spec.max_hold_s
+    plain = SimpleNamespace(rework_pressure_mpa=0.0, rework_hold_s=0.0)
+    assert uni._recipe_for([plain]) is uni.recipe
+
+
+def test_repress_is_predicted_on_the_press_that_pressed_the_cell():
+    """Each press caps the predicted re-press at what it can put on a cell (limit x transmission)."""
+    line = _line_of("scenarios/whatif_isostatic_vs_uniaxial.yaml")
+    caps = line.quality.cell_pressure_cap_mpa
+    wip, uni = line.stations["wip_press"].spec, line.stations["uniaxial_press"].spec
+    assert caps["wip_press"] == pytest.approx(wip.max_pressure_mpa * wip.transmission_frac)
+    assert caps["uniaxial_press"] == pytest.approx(uni.max_pressure_mpa * uni.transmission_frac)
+    m = {k: np.array([v, v]) for k, v in dict(
+        pressure_mpa=580.0, pressure_cv=0.2, hold_s=60.0, temperature_c=25.0, sq_um=0.3, sdq=0.1, pv_um=2.0,
+        waviness_um=1.0, waviness_mm=5.0, current_ma_cm2=1.0).items()}
+    d = dispose(m, np.zeros(2), POLICY, press_max_pressure_mpa=np.array([caps["wip_press"], caps["uniaxial_press"]]))
+    assert d.rework_pressure_mpa[0] == pytest.approx(min(630.0, caps["wip_press"]))
+    assert d.rework_pressure_mpa[1] == pytest.approx(min(630.0, caps["uniaxial_press"]))

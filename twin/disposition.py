@@ -81,7 +81,7 @@ def decide(
     reworks_done: np.ndarray,
     policy: DispositionPolicy,
     params: InterfaceParams,
-    press_max_pressure_mpa: float,
+    press_max_pressure_mpa: float | np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decision core on validated, broadcast inputs and their quality.
 
@@ -120,9 +120,10 @@ def dispose(
     reworks_done: np.ndarray,
     policy: DispositionPolicy,
     params: InterfaceParams | None = None,
-    press_max_pressure_mpa: float = np.inf,
+    press_max_pressure_mpa: float | np.ndarray = np.inf,
 ) -> Disposition:
-    """Decide per cell; ``measured`` holds the evaluate() inputs (hold_s is cumulative)."""
+    """Decide per cell; ``measured`` holds the evaluate() inputs (hold_s is cumulative);
+    ``press_max_pressure_mpa`` caps the re-press pressure on the cell (scalar or per cell)."""
     from twin.interface.fast import INPUTS, _validate, quality
     from twin.interface.params import load_params
 

@@ -83,9 +83,12 @@ class Line:
 
         from twin.quality import QualityAssessor
 
-        limits = [load_press_spec(cfg.press.spec).max_pressure_mpa for cfg in self.scenario.stations.values()
-                  if isinstance(cfg, BatchStation) and cfg.press is not None]
-        return QualityAssessor(self.scenario.quality, max(limits) if limits else math.inf)
+        caps = {}
+        for name, cfg in self.scenario.stations.items():
+            if isinstance(cfg, BatchStation) and cfg.press is not None:
+                spec = load_press_spec(cfg.press.spec)
+                caps[name] = spec.max_pressure_mpa * spec.transmission_frac
+        return QualityAssessor(self.scenario.quality, caps)
 
     # --- cells --------------------------------------------------------------------
     def release(self, cell, first) -> None:

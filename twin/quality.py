@@ -12,11 +12,13 @@ from twin.disposition import dispose
 class QualityAssessor:
     """Turns measured pressure and flatness into a decision per cell."""
 
-    def __init__(self, quality, press_max_pressure_mpa: float):
+    def __init__(self, quality, cell_pressure_cap_mpa: dict[str, float]):
         self.policy = quality.disposition
         self.params = quality.interface
         self.current_ma_cm2 = quality.current_ma_cm2
-        self.press_max_pressure_mpa = press_max_pressure_mpa
+        # press station -> the highest pressure it can put on a cell (its limit x transmission):
+        # a re-press is predicted on the press that pressed the cell, never beyond what it can do
+        self.cell_pressure_cap_mpa = cell_pressure_cap_mpa
 
     def assess(self, cell) -> tuple[int, str]:
         """Decision and reason for one cell; evaluates its whole pressed batch at once."""
@@ -43,7 +45,8 @@ class QualityAssessor:
         measured["temperature_c"] = np.array([c.temperature_c for c in cells])
         measured["current_ma_cm2"] = np.full(len(cells), self.current_ma_cm2)
         reworks = np.array([c.reworks for c in cells])
-        result = dispose(measured, reworks, self.policy, self.params, self.press_max_pressure_mpa)
+        caps = np.array([self.cell_pressure_cap_mpa.get(c.press_station, np.inf) for c in cells])
+        result = dispose(measured, reworks, self.policy, self.params, caps)
         quality = {k: np.asarray(v) for k, v in result.quality.items()}
         for i, c in enumerate(cells):
             c.quality = {k: v[i].item() if v.ndim else v.item() for k, v in quality.items()}

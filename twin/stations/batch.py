@@ -20,6 +20,11 @@ class BatchStation(Station):
         self.waiting: list = []
         self._arrived = self.env.event()
         self.recipe = cfg.press.recipe if cfg.press is not None else None
+        self.spec = None
+        if cfg.press is not None:
+            from plant.press import load_press_spec
+
+            self.spec = load_press_spec(cfg.press.spec)
         self.cycles = 0
         self.cells_pressed = 0
 
@@ -101,9 +106,13 @@ class BatchStation(Station):
             group.append(cell)
 
     def _recipe_for(self, cells: list):
-        """The base recipe, raised to what the rework cells in this batch asked for."""
-        pressure = max((c.rework_pressure_mpa for c in cells), default=0.0)
-        hold = max((c.rework_hold_s for c in cells), default=0.0)
+        """The base recipe, raised to what the rework cells in this batch asked for: the
+        pressure asked is on the cell, so the press applies it divided by what its tooling
+        transmits; never beyond the press's limits."""
+        spec = self.spec
+        on_cell = max((c.rework_pressure_mpa for c in cells), default=0.0)
+        pressure = min(on_cell / spec.transmission_frac, spec.max_pressure_mpa)
+        hold = min(max((c.rework_hold_s for c in cells), default=0.0), spec.max_hold_s)
         base = self.recipe
         if pressure <= base.target_pressure_mpa and hold <= base.hold_s:
             return base
