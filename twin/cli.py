@@ -321,3 +321,7 @@ def report(directory: Path = typer.Argument(..., help="a run directory (summary.
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # python -m twin.cli
+    main()
