@@ -25,13 +25,12 @@ import simpy
 from asyncua import ua
 
 from adapters.ports import PressMeasurement, Ports
-from adapters.session import DeviceRefused, DeviceSession, DeviceUnavailable, LinkLost
+from adapters.session import NOT_FOUND, DeviceRefused, DeviceSession, DeviceUnavailable, LinkLost
 from adapters.settings import Binding, Hardware
 
 log = logging.getLogger(__name__)
 SECONDS_PER_H = 3600.0
 DECISION_NAMES = ("accept", "rework", "reject")
-_NOT_THERE = {"BadNoMatch", "BadNodeIdUnknown", "BadBrowseNameInvalid"}
 TRACE_GAP_FACTOR = 2.5  # a sample interval this many times the median is a gap
 
 
@@ -104,7 +103,8 @@ class HardwareLink:
 
     def finish(self, run: DeviceRun) -> None:
         run.wall_end = time.time()
-        run.sim_end_h = self.env.now
+        # the simulated time this wall moment maps to (env.now stands still while the twin waits)
+        run.sim_end_h = max(self.env.now, self.env.sim_time_of(asyncio.get_running_loop().time()))
         self.runs.append(run)
         if self.on_run is not None:
             self.on_run(run)
@@ -194,7 +194,7 @@ async def wait_result(session: DeviceSession, run_id: str, instance: str, expect
         except LinkLost:
             continue
         except DeviceRefused as exc:
-            if exc.status not in _NOT_THERE:
+            if exc.status not in NOT_FOUND:
                 raise CycleLost(f"reading the result of {run_id}: {exc.status}") from exc
         if time.monotonic() > deadline:
             raise CycleLost(f"no result for {run_id} in time")
@@ -265,15 +265,16 @@ class OpcuaPressPort:
         binding = self.link.binding(station)
         if binding is None:
             return self.fallback.cycle(station, recipe, cells)
-        return self.env.run_coroutine(self._cycle(station, binding, recipe, list(cells)))
-
-    async def _cycle(self, station: str, binding: Binding, recipe, cells: list) -> PressMeasurement:
         link = self.link
-        session = link.sessions[station]
-        conn = link.hardware.connection
-        samples = [link.sample_id(c) for c in cells]
-        run = DeviceRun(station, binding.device, link.next_job(station), samples,
+        run = DeviceRun(station, binding.device, link.next_job(station), [link.sample_id(c) for c in cells],
                         wall_start=time.time(), sim_start_h=self.env.now)
+        return self.env.run_coroutine(self._cycle(run, binding, recipe))
+
+    async def _cycle(self, run: DeviceRun, binding: Binding, recipe) -> PressMeasurement:
+        link = self.link
+        session = link.sessions[run.station]
+        conn = link.hardware.connection
+        station, samples = run.station, run.samples
         expected = self.nominal_wall_s(station, recipe)
         deadline = time.monotonic() + binding.cycle_timeout_factor * expected + conn.give_up_s
         try:
@@ -332,15 +333,16 @@ class OpcuaMetrologyPort:
         binding = self.link.binding(station)
         if binding is None:
             return self.fallback.measure(station, cell)
-        return self.env.run_coroutine(self._measure(station, binding, cell))
-
-    async def _measure(self, station: str, binding: Binding, cell) -> dict | None:
         link = self.link
-        session = link.sessions[station]
-        conn = link.hardware.connection
-        sid = link.sample_id(cell)
-        run = DeviceRun(station, binding.device, link.next_job(station), [sid],
+        run = DeviceRun(station, binding.device, link.next_job(station), [link.sample_id(cell)],
                         wall_start=time.time(), sim_start_h=self.env.now)
+        return self.env.run_coroutine(self._measure(run, binding, cell))
+
+    async def _measure(self, run: DeviceRun, binding: Binding, cell) -> dict | None:
+        link = self.link
+        session = link.sessions[run.station]
+        conn = link.hardware.connection
+        station, sid = run.station, run.samples[0]
         recipe = {"true": {sid: cell.true_surface}} if binding.send_true_surface and cell.true_surface else {}
         expected = self.expected_wall_s(station)
         deadline = time.monotonic() + binding.cycle_timeout_factor * expected + conn.give_up_s

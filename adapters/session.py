@@ -36,6 +36,9 @@ _CONNECTION_STATUSES = {
 }
 
 
+NOT_FOUND = frozenset({"BadNoMatch", "BadNodeIdUnknown", "BadBrowseNameInvalid"})
+
+
 class DeviceRefused(Exception):
     """The device answered a request with a Bad status (the request, not the link, is at fault)."""
 
@@ -205,7 +208,8 @@ class DeviceSession:
             if exc.code in _CONNECTION_STATUSES:
                 await self._drop(type(exc).__name__)
                 raise LinkLost(type(exc).__name__) from exc
-            self.log.refused += 1
+            if type(exc).__name__ not in NOT_FOUND:  # "not there yet" is what result polls expect
+                self.log.refused += 1
             self._consecutive_timeouts = 0
             raise DeviceRefused(self.device, type(exc).__name__, str(exc)) from exc
         except (OSError, ConnectionError, ua.UaError) as exc:

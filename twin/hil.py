@@ -164,8 +164,12 @@ class HardwareRun:
         return self._finish(out, kpis, env, link, line, drained, time.time() - wall0)
 
     async def _drain(self, env, line) -> bool:
-        """Release no more cells; run until the line is empty or the drain limit."""
+        """Release no more cells, let batch machines run part-filled batches, and run
+        until the line is empty or the drain limit."""
         line.source.stop()
+        for station in line.stations.values():
+            if hasattr(station, "flush"):
+                station.flush()
         if line.wip.level == 0:
             return True
         empty = env.event()

@@ -27,6 +27,14 @@ class BatchStation(Station):
             self.spec = load_press_spec(cfg.press.spec)
         self.cycles = 0
         self.cells_pressed = 0
+        self.flushing = False
+
+    def flush(self) -> None:
+        """From now on start a cycle with whatever is waiting (the end of a shift or a drain:
+        no more cells will come to fill the batch)."""
+        self.flushing = True
+        arrived, self._arrived = self._arrived, self.env.event()
+        arrived.succeed()
 
     def start(self) -> None:
         super().start()
@@ -55,7 +63,7 @@ class BatchStation(Station):
                 yield self._arrived
             deadline = math.inf if rule.timeout_h is None else self.waiting[0][2] + rule.timeout_h
             while len(self.waiting) < rule.capacity_cells:
-                if env.now >= deadline and len(self.waiting) >= rule.min_cells:
+                if self.flushing or (env.now >= deadline and len(self.waiting) >= rule.min_cells):
                     break
                 if env.now >= deadline or deadline == math.inf:
                     yield self._arrived
