@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from twin.scenario import BatchStation, MetrologyStation, Scenario
 from twin.simulation import Expectation, RunResult, json_safe, kpi_value, summarise
 
 CLIENT_CERT_NAME = "twin-client"
+log = logging.getLogger(__name__)
 
 
 class HilSetupError(Exception):
@@ -197,6 +199,7 @@ class HardwareRun:
             "clock": {"events": stats.events, "late_events": stats.late_events, "lag_mean_ms": stats.mean_s * 1e3,
                       "lag_p95_ms": stats.p95_s * 1e3, "lag_max_ms": stats.max_s * 1e3, "rebases": stats.rebases,
                       "external_completions": stats.external},
+            "timing": _timing(link.runs),
             **link.report(),
         }
         expectations = [Expectation(e.kpi, kpi_value(summary, e.kpi), e.min, e.max) for e in sc.expect]
@@ -205,6 +208,24 @@ class HardwareRun:
         summary["passed"] = all(e.passed for e in expectations)
         (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
         return RunResult(summary, expectations)
+
+
+def _timing(runs) -> dict:
+    """How the cycle times the twin saw compare with what the devices report: the delay is
+    polling and publishing latency in simulated seconds; a ratio far from 1 means the twin's
+    time scale differs from the plant's."""
+    import numpy as np
+
+    seen = np.array([(r.sim_end_h - r.sim_start_h) * 3600.0 for r in runs if r.ok and r.device_duration_s > 0])
+    told = np.array([r.device_duration_s for r in runs if r.ok and r.device_duration_s > 0])
+    if not len(seen):
+        return {"runs": 0}
+    ratio = float(np.median(seen / told))
+    if not 0.5 < ratio < 2.0:
+        log.warning("cycles took %.2fx the devices' own durations in simulated time: is the plant served at "
+                    "the same --time-scale as the twin?", ratio)
+    return {"runs": int(len(seen)), "median_delay_sim_s": float(np.median(seen - told)),
+            "p95_delay_sim_s": float(np.percentile(seen - told, 95)), "median_seen_over_device": ratio}
 
 
 def _chain(first, second):
