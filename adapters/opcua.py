@@ -170,7 +170,9 @@ async def start_program(session: DeviceSession, template: str, recipe_json: str,
         try:
             run_id = await session.method("ProgramManager/StartProgram", *args, retry=False)
             return str(run_id), sent_to
-        except LinkLost:
+        except LinkLost as exc:
+            if time.monotonic() > busy_deadline:  # connecting works, the start is never answered
+                raise CycleLost(f"start of job {job} not confirmed in time ({exc})") from exc
             continue
         except DeviceRefused as exc:
             if exc.status == "BadInvalidState" and time.monotonic() < busy_deadline:
@@ -191,7 +193,9 @@ async def wait_result(session: DeviceSession, run_id: str, instance: str, expect
         try:
             await session.read(f"{base}/Status", retry=False)
             return await session.children(base, retry=False)
-        except LinkLost:
+        except LinkLost as exc:
+            if time.monotonic() > deadline:  # connecting works, reading never does
+                raise CycleLost(f"no result for {run_id} in time ({exc})") from exc
             continue
         except DeviceRefused as exc:
             if exc.status not in NOT_FOUND:

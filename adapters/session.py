@@ -187,33 +187,48 @@ class DeviceSession:
 
     # -- calls ---------------------------------------------------------------------
     async def _once(self, op: Callable[[Client, Callable[[str], Awaitable[Any]]], Awaitable[Any]]) -> Any:
-        """One attempt under the call time-out; link problems become LinkLost."""
+        """One attempt under the call time-out; link problems become LinkLost. The attempt
+        keeps to the connection it started on: another caller may drop or replace the link
+        meanwhile, and then this attempt's failure must not count against the new one."""
         await self.connect()
-        client = self._client
-        assert client is not None
+        client, idx, nodes = self._client, self._idx, self._nodes
+        assert client is not None and idx is not None
+
+        async def node(path: str) -> Any:
+            """The node at `path` (slash-separated browse path below the device), cached per connection."""
+            found = nodes.get(path)
+            if found is None:
+                parts = [f"{idx}:{self.device}"] + [f"{idx}:{p}" for p in path.split("/") if p]
+                found = await client.nodes.objects.get_child(parts)
+                nodes[path] = found
+            return found
+
         self.log.calls += 1
         t0 = time.perf_counter()
         try:
-            result = await asyncio.wait_for(op(client, self._node), self.conn.call_timeout_s)
+            result = await asyncio.wait_for(op(client, node), self.conn.call_timeout_s)
         except asyncio.TimeoutError:
             self.log.timeouts += 1
-            self._consecutive_timeouts += 1
-            if self._consecutive_timeouts >= self.conn.stall_timeouts:
-                self.log.stalls += 1
-                self.log.note("stalled", timeouts=self._consecutive_timeouts)
-                log.warning("%s stalled: %d calls without an answer", self.device, self._consecutive_timeouts)
-                await self._drop("stalled")
+            if self._client is client:
+                self._consecutive_timeouts += 1
+                if self._consecutive_timeouts >= self.conn.stall_timeouts:
+                    self.log.stalls += 1
+                    self.log.note("stalled", timeouts=self._consecutive_timeouts)
+                    log.warning("%s stalled: %d calls without an answer", self.device, self._consecutive_timeouts)
+                    await self._drop("stalled")
             raise LinkLost("time-out") from None
         except ua.UaStatusCodeError as exc:
             if exc.code in _CONNECTION_STATUSES:
-                await self._drop(type(exc).__name__)
+                if self._client is client:
+                    await self._drop(type(exc).__name__)
                 raise LinkLost(type(exc).__name__) from exc
             if type(exc).__name__ not in NOT_FOUND:  # "not there yet" is what result polls expect
                 self.log.refused += 1
             self._consecutive_timeouts = 0
             raise DeviceRefused(self.device, type(exc).__name__, str(exc)) from exc
         except (OSError, ConnectionError, ua.UaError) as exc:
-            await self._drop(repr(exc))
+            if self._client is client:
+                await self._drop(repr(exc))
             raise LinkLost(repr(exc)) from exc
         self._consecutive_timeouts = 0
         self.log.latency_s.append(time.perf_counter() - t0)
@@ -222,23 +237,21 @@ class DeviceSession:
     async def call(self, op: Callable[[Client, Callable[[str], Awaitable[Any]]], Awaitable[Any]],
                    *, retry: bool = True) -> Any:
         """Run `op(client, node)` (node resolves a browse path below the device); with
-        `retry`, link problems are retried until `give_up_s` passes (DeviceUnavailable)."""
+        `retry`, link problems are retried until `give_up_s` passes (DeviceUnavailable),
+        also when connecting works but no call is answered."""
+        failing_since: float | None = None
         while True:
             try:
                 return await self._once(op)
-            except LinkLost:
+            except LinkLost as exc:
                 if not retry:
                     raise
-
-    async def _node(self, path: str) -> Any:
-        """The node at `path` (slash-separated browse path below the device), cached."""
-        node = self._nodes.get(path)
-        if node is None:
-            assert self._client is not None and self._idx is not None
-            parts = [f"{self._idx}:{self.device}"] + [f"{self._idx}:{p}" for p in path.split("/") if p]
-            node = await self._client.nodes.objects.get_child(parts)
-            self._nodes[path] = node
-        return node
+                now = time.monotonic()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since > self.conn.give_up_s:
+                    self.log.note("gave_up", after_s=round(now - failing_since, 3), error=str(exc))
+                    raise DeviceUnavailable(f"{self.device} at {self.endpoint}: no answer for "
+                                            f"{now - failing_since:.1f} s ({exc})") from exc
 
     async def read(self, path: str, *, retry: bool = True) -> Any:
         """The value of the variable at `path`."""

@@ -1,0 +1,136 @@
+"""Incomplete or doctored press results are caught (press_result_problems / trace_problems);
+the real result, read from the emulator as the adapter reads it, passes untouched."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+import uuid
+
+import pytest
+
+from adapters.opcua import press_result_problems, start_program, trace_problems, wait_result
+from hil_helpers import CYCLE_WALL_S, RECIPE, device, press_session, until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def real_result(wip_plant) -> tuple[dict, list[str]]:
+    """Every value under Results/<RunId>/ of one real two-cell WIP cycle, and its SampleIds."""
+    dev = device(wip_plant)
+    tag = f"r-{uuid.uuid4().hex[:8]}"
+    samples = [f"{tag}-c0", f"{tag}-c1"]
+
+    async def go():
+        await until(lambda: dev.active is None, 30, "WIP-1 idle")
+        session = press_session(wip_plant.endpoints["WIP-1"])
+        try:
+            run_id, instance = await start_program(session, "PressCycle", json.dumps(RECIPE), f"{tag}-press-1",
+                                                   samples, time.monotonic() + 10, 0.05)
+            return await wait_result(session, run_id, instance, CYCLE_WALL_S, time.monotonic() + 30, 0.05)
+        finally:
+            await session.close()
+
+    return asyncio.run(asyncio.wait_for(go(), 60)), samples
+
+
+def _trace(values: dict) -> dict:
+    return json.loads(values["Trace"])
+
+
+def _with_trace(values: dict, trace: dict) -> dict:
+    return {**values, "Trace": json.dumps(trace)}
+
+
+def _cut(trace: dict, keep) -> dict:
+    """The trace with only the sample indices in `keep` (every per-sample series)."""
+    n = len(trace["t_s"])
+    return {k: ([v[i] for i in keep] if isinstance(v, list) and len(v) == n else v) for k, v in trace.items()}
+
+
+def gap_in_the_middle(values, samples):
+    trace = _trace(values)
+    n = len(trace["t_s"])
+    return _with_trace(values, _cut(trace, [i for i in range(n) if not n // 2 <= i < n // 2 + 5]))
+
+
+def truncated_before_unloading(values, samples):
+    trace = _trace(values)
+    first_unload = trace["phase"].index(5)
+    return _with_trace(values, _cut(trace, range(first_unload)))
+
+
+def nan_cell_pressure(values, samples):
+    return {**values, "CellPressures_MPa": [float("nan")] + list(values["CellPressures_MPa"][1:])}
+
+
+def wrong_sample_ids(values, samples):
+    return {**values, "SampleIds": list(reversed(values["SampleIds"]))}
+
+
+def foreign_sample_id(values, samples):
+    return {**values, "SampleIds": [values["SampleIds"][0], "someone-else-c9"]}
+
+
+def one_cell_pressure_missing(values, samples):
+    return {**values, "CellPressureCV": list(values["CellPressureCV"][:1])}
+
+
+def trace_missing(values, samples):
+    return {k: v for k, v in values.items() if k != "Trace"}
+
+
+def not_completed(values, samples):
+    return {**values, "Status": "Aborted"}
+
+
+def fault_listed(values, samples):
+    return {**values, "Faults": ["heater"]}
+
+
+DOCTORED = {
+    gap_in_the_middle: "gap of",
+    truncated_before_unloading: "before unloading",
+    nan_cell_pressure: "not finite",
+    wrong_sample_ids: "sample ids differ",
+    foreign_sample_id: "sample ids differ",
+    one_cell_pressure_missing: "pressures missing",
+    trace_missing: "trace missing",
+    not_completed: "status Aborted",
+    fault_listed: "fault heater",
+}
+
+
+def test_untouched_real_result_has_no_problem(real_result):
+    values, samples = real_result
+    assert values["Status"] == "Completed" and list(values["SampleIds"]) == samples
+    trace = _trace(values)
+    assert len(trace["t_s"]) > 20 and trace["phase"][-1] == 5
+    assert press_result_problems(values, samples) == []
+    assert trace_problems(values["Trace"]) == []
+
+
+@pytest.mark.parametrize("doctor", list(DOCTORED), ids=lambda f: f.__name__)
+def test_doctored_result_is_caught(real_result, doctor):
+    values, samples = real_result
+    original = copy.deepcopy(values)
+    bad = doctor(copy.deepcopy(values), samples)
+    problems = press_result_problems(bad, samples)
+    assert any(DOCTORED[doctor] in p for p in problems), problems
+    assert values == original  # the fixture's result is left as read
+    if doctor in (gap_in_the_middle, truncated_before_unloading):
+        assert any(DOCTORED[doctor] in p for p in trace_problems(bad["Trace"]))
+
+
+def test_trace_checks_on_edge_cases(real_result):
+    values, _ = real_result
+    trace = _trace(values)
+    assert trace_problems("not json") == ["trace missing or unreadable"]
+    assert trace_problems(json.dumps({"t_s": [0, 1]})) == ["trace missing or unreadable"]
+    assert trace_problems(json.dumps(_cut(trace, range(2)))) == ["trace too short"]
+    backwards = dict(trace, t_s=list(reversed(trace["t_s"])))
+    assert "trace time not increasing" in trace_problems(json.dumps(backwards))
+    repeated = dict(trace, t_s=[trace["t_s"][0]] + list(trace["t_s"][:-1]))
+    assert "trace time not increasing" in trace_problems(json.dumps(repeated))
