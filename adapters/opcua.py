@@ -232,10 +232,13 @@ def trace_problems(trace_json: Any) -> list[str]:
         trace = json.loads(trace_json)
         t = [float(x) for x in trace["t_s"]]
         phase = list(trace["phase"])
+        p = [math.nan if x is None else float(x) for x in trace["p_mpa"]]
     except (TypeError, ValueError, KeyError):
         return ["trace missing or unreadable"]
-    if len(t) < 3 or len(phase) != len(t):
+    if len(t) < 3 or len(phase) != len(t) or len(p) != len(t):
         return ["trace too short"]
+    if not all(math.isfinite(x) for x in p):
+        return ["pressure samples missing from the trace"]
     steps = sorted(b - a for a, b in zip(t, t[1:]))
     median = steps[len(steps) // 2]
     out = []
@@ -440,7 +443,7 @@ def hardware_ports(link: HardwareLink, sim: Ports, press_wall_s, metrology_wall_
     previous = link.on_run
 
     def remember(run: DeviceRun) -> None:
-        if run.run_id and run.ok is not None:
+        if run.run_id:  # also a failed run: its cells' reject goes to the device that ran it
             press_of_run[run.run_id] = run.station
         if previous is not None:
             previous(run)

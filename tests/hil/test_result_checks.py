@@ -62,6 +62,13 @@ def truncated_before_unloading(values, samples):
     return _with_trace(values, _cut(trace, range(first_unload)))
 
 
+def pressure_sample_missing(values, samples):
+    trace = _trace(values)
+    p = list(trace["p_mpa"])
+    p[len(p) // 2] = None  # a dropped gauge sample (NaN is written as null in the JSON)
+    return _with_trace(values, dict(trace, p_mpa=p))
+
+
 def nan_cell_pressure(values, samples):
     return {**values, "CellPressures_MPa": [float("nan")] + list(values["CellPressures_MPa"][1:])}
 
@@ -93,6 +100,7 @@ def fault_listed(values, samples):
 DOCTORED = {
     gap_in_the_middle: "gap of",
     truncated_before_unloading: "before unloading",
+    pressure_sample_missing: "pressure samples missing",
     nan_cell_pressure: "not finite",
     wrong_sample_ids: "sample ids differ",
     foreign_sample_id: "sample ids differ",
@@ -120,7 +128,7 @@ def test_doctored_result_is_caught(real_result, doctor):
     problems = press_result_problems(bad, samples)
     assert any(DOCTORED[doctor] in p for p in problems), problems
     assert values == original  # the fixture's result is left as read
-    if doctor in (gap_in_the_middle, truncated_before_unloading):
+    if doctor in (gap_in_the_middle, truncated_before_unloading, pressure_sample_missing):
         assert any(DOCTORED[doctor] in p for p in trace_problems(bad["Trace"]))
 
 
