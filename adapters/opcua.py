@@ -252,6 +252,34 @@ def trace_problems(trace_json: Any) -> list[str]:
     return out
 
 
+async def run_program(link: HardwareLink, run: DeviceRun, binding: Binding, template: str, recipe_json: str,
+                      expected_wall_s: float) -> dict[str, Any] | None:
+    """Start one program on the bound device and wait for its result: the result's values,
+    or None with `run.status`/`run.problem` saying why there are none. If the twin stops
+    meanwhile, the run is recorded as Abandoned and the cancellation goes on."""
+    session = link.sessions[run.station]
+    conn = link.hardware.connection
+    deadline = time.monotonic() + binding.cycle_timeout_factor * expected_wall_s + conn.give_up_s
+    try:
+        run.run_id, instance = await start_program(session, binding.template or template, recipe_json, run.job_id,
+                                                   run.samples, deadline, conn.poll_s)
+        values = await wait_result(session, run.run_id, instance, expected_wall_s, deadline, conn.poll_s)
+    except (CycleLost, DeviceUnavailable) as exc:
+        run.status, run.problem = "Lost", str(exc)
+        return None
+    except asyncio.CancelledError:  # the run ended while the program was on the device
+        run.status, run.problem = "Abandoned", "the twin stopped before the result"
+        link.finish(run)
+        raise
+    except Exception as exc:  # an adapter bug must quarantine, not crash the line
+        log.exception("%s on %s failed", template, binding.device)
+        run.status, run.problem = "Lost", repr(exc)
+        return None
+    run.status = str(values.get("Status"))
+    run.device_duration_s = _finite(values.get("Duration_s"))
+    return values
+
+
 def _finite(x: Any, default: float = math.nan) -> float:
     try:
         v = float(x)
@@ -280,33 +308,10 @@ class OpcuaPressPort:
 
     async def _cycle(self, run: DeviceRun, binding: Binding, recipe) -> PressMeasurement:
         link = self.link
-        session = link.sessions[run.station]
-        conn = link.hardware.connection
-        station, samples = run.station, run.samples
-        expected = self.nominal_wall_s(station, recipe)
-        deadline = time.monotonic() + binding.cycle_timeout_factor * expected + conn.give_up_s
-        try:
-            run.run_id, instance = await start_program(
-                session, binding.template or "PressCycle", recipe.model_dump_json(), run.job_id, samples,
-                deadline, conn.poll_s)
-            values = await wait_result(session, run.run_id, instance, expected, deadline, conn.poll_s)
-        except (CycleLost, DeviceUnavailable) as exc:
-            run.problem = str(exc)
-            values = None
-        except asyncio.CancelledError:  # the run ended while the cycle was on the device
-            run.status, run.problem = "Abandoned", "the twin stopped before the result"
-            link.finish(run)
-            raise
-        except Exception as exc:  # an adapter bug must quarantine, not crash the line
-            log.exception("press cycle on %s failed", binding.device)
-            run.problem = repr(exc)
-            values = None
+        values = await run_program(link, run, binding, "PressCycle", recipe.model_dump_json(),
+                                   self.nominal_wall_s(run.station, recipe))
         if values is not None:
-            run.status = str(values.get("Status"))
-            run.device_duration_s = _finite(values.get("Duration_s"))
-            run.problem = "; ".join(press_result_problems(values, samples))
-        else:
-            run.status = "Lost"
+            run.problem = "; ".join(press_result_problems(values, run.samples))
         run.ok = not run.problem
         link.finish(run)
         if not run.ok:
@@ -347,21 +352,12 @@ class OpcuaMetrologyPort:
         return self.env.run_coroutine(self._measure(run, binding, cell))
 
     async def _measure(self, run: DeviceRun, binding: Binding, cell) -> dict | None:
-        link = self.link
-        session = link.sessions[run.station]
-        conn = link.hardware.connection
-        station, sid = run.station, run.samples[0]
+        sid = run.samples[0]
         recipe = {"true": {sid: cell.true_surface}} if binding.send_true_surface and cell.true_surface else {}
-        expected = self.expected_wall_s(station)
-        deadline = time.monotonic() + binding.cycle_timeout_factor * expected + conn.give_up_s
+        values = await run_program(self.link, run, binding, "MeasureCollector", json.dumps(recipe),
+                                   self.expected_wall_s(run.station))
         surface = None
-        try:
-            run.run_id, instance = await start_program(
-                session, binding.template or "MeasureCollector", json.dumps(recipe), run.job_id, [sid],
-                deadline, conn.poll_s)
-            values = await wait_result(session, run.run_id, instance, expected, deadline, conn.poll_s)
-            run.status = str(values.get("Status"))
-            run.device_duration_s = _finite(values.get("Duration_s"))
+        if values is not None:
             got = {k: _finite((values.get(node) or [math.nan])[0]) for k, node in self.KEYS.items()}
             if run.status != "Completed":
                 run.problem = f"status {run.status}"
@@ -369,17 +365,8 @@ class OpcuaMetrologyPort:
                 run.problem = "measurement incomplete"
             else:
                 surface = got
-        except (CycleLost, DeviceUnavailable) as exc:
-            run.status, run.problem = "Lost", str(exc)
-        except asyncio.CancelledError:
-            run.status, run.problem = "Abandoned", "the twin stopped before the result"
-            link.finish(run)
-            raise
-        except Exception as exc:
-            log.exception("measurement on %s failed", binding.device)
-            run.status, run.problem = "Lost", repr(exc)
         run.ok = surface is not None
-        link.finish(run)
+        self.link.finish(run)
         return surface
 
 
