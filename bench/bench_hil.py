@@ -27,13 +27,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from plant.server import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _plant_file(tmp: Path) -> Path:
@@ -42,7 +38,7 @@ def _plant_file(tmp: Path) -> Path:
     data["security"]["users_file"] = str(ROOT / "plants" / data["security"]["users_file"])
     data["security"]["cert_dir"] = str(tmp / "pki")
     for dev in data["devices"]:
-        dev["port"] = _free_port()
+        dev["port"] = free_port("127.0.0.1")
     path = tmp / "plant.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from plant.plantfile import DeviceConfig, PlantFile
 from twin.scenario import BatchStation, MetrologyStation, Scenario
-from twin.simulation import Expectation, RunResult, json_safe, kpi_value, summarise
+from twin.simulation import RunResult, judge, json_safe, summarise
 
 CLIENT_CERT_NAME = "twin-client"
 log = logging.getLogger(__name__)
@@ -202,10 +202,7 @@ class HardwareRun:
             "timing": _timing(link.runs),
             **link.report(),
         }
-        expectations = [Expectation(e.kpi, kpi_value(summary, e.kpi), e.min, e.max) for e in sc.expect]
-        summary["expectations"] = [{"kpi": e.kpi, "value": e.value, "min": e.min, "max": e.max, "passed": e.passed}
-                                   for e in expectations]
-        summary["passed"] = all(e.passed for e in expectations)
+        expectations = judge(sc, summary)
         (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
         return RunResult(summary, expectations)
 

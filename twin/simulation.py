@@ -100,6 +100,16 @@ def kpi_value(summary: dict, kpi: str) -> float:
     return float(value)
 
 
+def judge(scenario: Scenario, summary: dict) -> list[Expectation]:
+    """The scenario's `expect:` assertions against a summary; the verdicts go into it too."""
+    expectations = [Expectation(e.kpi, kpi_value(summary, e.kpi), e.min, e.max) for e in scenario.expect]
+    summary["expectations"] = [
+        {"kpi": e.kpi, "value": e.value, "min": e.min, "max": e.max, "passed": e.passed} for e in expectations
+    ]
+    summary["passed"] = all(e.passed for e in expectations)
+    return expectations
+
+
 class Simulation:
     """Runs a scenario's replications and writes the run's outputs."""
 
@@ -133,11 +143,7 @@ class Simulation:
                 for w in writers:
                     w.close()
         summary = summarise(self.scenario, reps, self.seed)
-        expectations = [Expectation(e.kpi, kpi_value(summary, e.kpi), e.min, e.max) for e in self.scenario.expect]
-        summary["expectations"] = [
-            {"kpi": e.kpi, "value": e.value, "min": e.min, "max": e.max, "passed": e.passed} for e in expectations
-        ]
-        summary["passed"] = all(e.passed for e in expectations)
+        expectations = judge(self.scenario, summary)
         if out_dir is not None:
             (Path(out_dir) / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
         return RunResult(summary, expectations)
