@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from helpers import exp, scenario_dict, station, write_yaml
+from tests.helpers import exp, scenario_dict, station, write_yaml
 
 runner = CliRunner()
 

@@ -17,7 +17,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from helpers import (assert_close_ci, build, deep_merge, exp, fixed, load, run_line, run_reps, scenario_dict, station,
+from tests.helpers import (assert_close_ci, build, deep_merge, exp, fixed, load, run_line, run_reps, scenario_dict, station,
                      t_interval)
 
 REL_SLACK = 0.015

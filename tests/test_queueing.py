@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import assert_close_ci, load, run_reps, t_interval, visits_at
+from tests.helpers import assert_close_ci, load, run_reps, t_interval, visits_at
 
 REL_SLACK = 0.015
 MAX_REL_HW = 0.10  # a 95% half-width above 10% of the value would make the check toothless

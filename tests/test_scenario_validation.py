@@ -9,7 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from helpers import LOT, SCENARIOS, deep_merge, exp, scenario_dict, station, write_yaml
+from tests.helpers import LOT, SCENARIOS, deep_merge, exp, scenario_dict, station, write_yaml
 
 runner = CliRunner()
 

@@ -5,17 +5,12 @@ endpoints, users op/op-secret); this directory adds the proxy and small HIL scen
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-_PLANT_TESTS = str(Path(__file__).resolve().parent.parent / "plant")
-if _PLANT_TESTS not in sys.path:
-    sys.path.insert(0, _PLANT_TESTS)
-
-from plant_helpers import OPERATOR  # noqa: E402
+from tests.plant.plant_helpers import OPERATOR
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +31,7 @@ def operator_env(monkeypatch: pytest.MonkeyPatch) -> Any:
 def wip_plant(shared_dir: Path) -> Any:
     """One emulated WIP-1 shared by the tests that do not restart it (each run has its own
     SupervisoryJobId prefix, so results are told apart by the run's tag)."""
-    from hil_helpers import hil_plant
+    from tests.hil.hil_helpers import hil_plant
     from plant.serve import PlantThread
 
     with PlantThread(hil_plant(shared_dir)) as p:

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from plant.plantfile import PlantFile
-from plant_helpers import plant_config
-from proxy import free_port
+from tests.plant.plant_helpers import plant_config
+from tests.hil.proxy import free_port
 from twin.scenario import Scenario, parse_scenario
 
 # WIP recipe of 360 simulated s (load 150, ramp 20, hold 30, decompression 10, unload 150):
@@ -154,7 +154,7 @@ def active_job(dev: Any, tag: str, nth: int | None = None) -> Any:
 
 async def opcua_call(endpoint: str, device_name: str, method: str, *args: Any) -> Any:
     """Call `device/method` as the operator over the insecure test endpoint."""
-    from plant_helpers import OPERATOR, call, connect, node
+    from tests.plant.plant_helpers import OPERATOR, call, connect, node
 
     async with connect(endpoint, OPERATOR) as c:
         parent = await node(c, device_name, method.rsplit("/", 1)[0])
@@ -163,7 +163,7 @@ async def opcua_call(endpoint: str, device_name: str, method: str, *args: Any) -
 
 async def opcua_read(endpoint: str, device_name: str, paths: list[str]) -> list[Any]:
     """Values of `device/path` for each path, read over OPC UA."""
-    from plant_helpers import OPERATOR, call, connect, node
+    from tests.plant.plant_helpers import OPERATOR, call, connect, node
 
     async with connect(endpoint, OPERATOR) as c:
         return [await call((await node(c, device_name, p)).read_value()) for p in paths]
@@ -173,7 +173,7 @@ def press_session(endpoint: str, device_name: str = "WIP-1", session_cls: Any = 
     """An adapters.session.DeviceSession (or subclass) to a device, as the operator, no security."""
     from adapters.session import DeviceSession
     from adapters.settings import Connection
-    from plant_helpers import OPERATOR
+    from tests.plant.plant_helpers import OPERATOR
 
     conn = Connection(**{"security_policy": "None", "call_timeout_s": 2.0, "connect_timeout_s": 2.0,
                          "backoff_initial_s": 0.1, "backoff_max_s": 0.4, "give_up_s": 10.0, "poll_s": 0.05,

@@ -16,15 +16,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import e2e_helpers as h  # noqa: E402
+from tests.hil import e2e_helpers as h
 
 pytestmark = pytest.mark.timeout(400)
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from hil_helpers import scenario_data
-from proxy import free_port
+from tests.hil.hil_helpers import scenario_data
+from tests.hil.proxy import free_port
 from twin.cli import app
 
 pytestmark = pytest.mark.timeout(120)

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from adapters.opcua import press_result_problems, start_program, trace_problems, wait_result
-from hil_helpers import CYCLE_WALL_S, RECIPE, device, press_session, until
+from tests.hil.hil_helpers import CYCLE_WALL_S, RECIPE, device, press_session, until
 
 pytestmark = pytest.mark.timeout(120)
 

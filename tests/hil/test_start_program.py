@@ -12,7 +12,7 @@ import pytest
 
 from adapters.opcua import CycleLost, start_program, wait_result
 from adapters.session import DeviceSession, LinkLost
-from hil_helpers import CYCLE_WALL_S, RECIPE, device, hil_plant, press_session, until
+from tests.hil.hil_helpers import CYCLE_WALL_S, RECIPE, device, hil_plant, press_session, until
 from plant.serve import PlantThread
 
 pytestmark = pytest.mark.timeout(120)

@@ -4,16 +4,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "plant"))
-from plant_helpers import OPERATOR, plant_config  # noqa: E402
+from plant.serve import PlantThread
+from tests.plant.plant_helpers import OPERATOR, plant_config
 
-from plant.serve import PlantThread  # noqa: E402
+HERE = Path(__file__).parent
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from plant.serve import PlantThread
-from plant_helpers import plant_config
+from tests.plant.plant_helpers import plant_config
 
 
 @pytest.fixture(scope="session")

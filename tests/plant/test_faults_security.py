@@ -12,7 +12,7 @@ from asyncua.crypto.security_policies import SecurityPolicyAes256Sha256RsaPss, S
 from plant.plantfile import load_plant_file
 from plant.security import ensure_certificate
 from plant.serve import PlantThread
-from plant_helpers import (OPERATOR, WIP_RECIPE, call, connect, node, plant_config, run, start,
+from tests.plant.plant_helpers import (OPERATOR, WIP_RECIPE, call, connect, node, plant_config, run, start,
                            wait_idle, wait_result)
 
 pytestmark = pytest.mark.timeout(120)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from asyncua import ua
 
-from plant_helpers import (OPERATOR, TIME_SCALE, WIP_RECIPE, call, connect, node, run, start,
+from tests.plant.plant_helpers import (OPERATOR, TIME_SCALE, WIP_RECIPE, call, connect, node, run, start,
                            strings, wait_idle, wait_result)
 
 pytestmark = pytest.mark.timeout(120)
