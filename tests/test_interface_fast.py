@@ -7,7 +7,7 @@ import pytest
 
 from twin.interface import InterfaceParams, evaluate, load_params
 from twin.interface import reference as ref
-from twin.interface.fast import OUTPUTS, load_calibration, rough_contact_fraction
+from twin.interface.fast import OUTPUT_NAMES, load_calibration, rough_contact_fraction
 
 WIP = dict(pressure_mpa=490.0, pressure_cv=0.02, hold_s=1800.0, temperature_c=80.0, sq_um=0.2, sdq=0.075,
            pv_um=1.5, waviness_um=1.0, waviness_mm=5.0, current_ma_cm2=1.0)
@@ -100,7 +100,7 @@ def test_more_pressure_longer_warmer_hold_lower_resistance_and_voids(name: str, 
 
 def test_outputs_broadcast() -> None:
     q = evaluate(**{**WIP, "pressure_mpa": np.array([[300.0], [400.0], [500.0]]), "sdq": np.array([0.05, 0.1, 0.2, 0.3])})
-    assert set(q) == set(OUTPUTS) | {"decision"}
+    assert set(q) == set(OUTPUT_NAMES) | {"decision"}
     assert all(v.shape == (3, 4) for v in q.values())
     assert q["decision"].dtype.kind == "i"
 

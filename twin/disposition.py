@@ -9,15 +9,17 @@ rejected, with a short reason.  ``twin.interface.evaluate`` uses the same core (
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-if TYPE_CHECKING:
-    from twin.interface.params import InterfaceParams
+from adapters.vocabulary import Decision
+from twin.interface.fast import FAST_MODEL
+from twin.interface.model import InterfaceModel, validate_inputs
+from twin.interface.params import load_params
 
-ACCEPT, REWORK, REJECT = 0, 1, 2
+ACCEPT, REWORK, REJECT = Decision.ACCEPT, Decision.REWORK, Decision.REJECT
 REASONS = (
     "ok",
     "low_contact",
@@ -80,8 +82,9 @@ def decide(
     q: dict[str, np.ndarray],
     reworks_done: np.ndarray,
     policy: DispositionPolicy,
-    params: InterfaceParams,
+    params: Any,
     press_max_pressure_mpa: float | np.ndarray,
+    model: InterfaceModel = FAST_MODEL,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decision core on validated, broadcast inputs and their quality.
 
@@ -89,8 +92,6 @@ def decide(
     re-press cycle; the cell's cumulative hold becomes hold_s + that).  The re-press is
     predicted only for the cells that fail and may still be reworked.
     """
-    from twin.interface.fast import quality
-
     shape = np.shape(q["p_short"])
     code = failure_code(q, policy)
     fails = code != 0
@@ -105,10 +106,10 @@ def decide(
         sub = {k: v[todo] for k, v in inputs.items()}
         sub["pressure_mpa"] = new_p[todo]
         sub["hold_s"] = sub["hold_s"] + policy.rework_extra_hold_s
-        fixable[todo] = failure_code(quality(params, **sub), policy) == 0
+        fixable[todo] = failure_code(model.evaluate(params, **sub), policy) == 0
 
-    decision = np.where(fails, np.where(fixable, REWORK, REJECT), ACCEPT)
-    decision[pv_bad] = REJECT
+    decision = np.where(fails, np.where(fixable, int(REWORK), int(REJECT)), int(ACCEPT))
+    decision[pv_bad] = int(REJECT)
     code[fails & ~fixable] = REASONS.index("no_fix_by_repress")
     code[fails & limit] = REASONS.index("rework_limit")
     code[pv_bad] = REASONS.index("pv_peak")
@@ -116,20 +117,32 @@ def decide(
 
 
 def dispose(
-    measured: dict[str, np.ndarray],
+    measured: Mapping[str, Any],
     reworks_done: np.ndarray,
     policy: DispositionPolicy,
-    params: InterfaceParams | None = None,
+    params: Any = None,
     press_max_pressure_mpa: float | np.ndarray = np.inf,
+    model: InterfaceModel = FAST_MODEL,
 ) -> Disposition:
-    """Decide per cell; ``measured`` holds the evaluate() inputs (hold_s is cumulative);
+    """Decide per cell; ``measured`` holds the model's inputs (hold_s is cumulative);
     ``press_max_pressure_mpa`` caps the re-press pressure on the cell (scalar or per cell)."""
-    from twin.interface.fast import INPUTS, _validate, quality
-    from twin.interface.params import load_params
-
-    inputs = dict(zip(INPUTS, _validate({k: measured[k] for k in INPUTS})))
-    params = params or load_params()
-    q = quality(params, **inputs)
-    decision, code, new_p, new_hold = decide(inputs, q, reworks_done, policy, params, press_max_pressure_mpa)
+    inputs = validate_inputs(model, measured)
+    params = params if params is not None else load_params()
+    q = model.evaluate(params, **inputs)
+    decision, code, new_p, new_hold = decide(inputs, q, reworks_done, policy, params, press_max_pressure_mpa, model)
     q["decision"] = decision
     return Disposition(decision, np.asarray(REASONS)[code], q, new_p, new_hold)
+
+
+def evaluate_with_decision(
+    arrays: Mapping[str, Any], params: Any = None, policy: DispositionPolicy | None = None,
+    model: InterfaceModel = FAST_MODEL,
+) -> dict[str, np.ndarray]:
+    """The interface outputs plus the decision for cells not yet reworked, pressed on a press
+    without a limit (what `twin.interface.evaluate` returns)."""
+    inputs = validate_inputs(model, arrays)
+    params = params if params is not None else load_params()
+    out = model.evaluate(params, **inputs)
+    shape = np.shape(next(iter(out.values())))
+    out["decision"] = decide(inputs, out, np.zeros(shape), policy or DispositionPolicy(), params, np.inf, model)[0]
+    return out

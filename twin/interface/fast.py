@@ -12,51 +12,37 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtri
 
-from .params import GAS_CONSTANT_J_MOL_K, InterfaceParams, load_params
-
-if TYPE_CHECKING:
-    from twin.disposition import DispositionPolicy
+from .model import Quantity
+from .params import GAS_CONSTANT_J_MOL_K, InterfaceParams
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
-INPUTS = (
-    "pressure_mpa",
-    "pressure_cv",
-    "hold_s",
-    "temperature_c",
-    "sq_um",
-    "sdq",
-    "pv_um",
-    "waviness_um",
-    "waviness_mm",
-    "current_ma_cm2",
+INPUTS: tuple[Quantity, ...] = (
+    Quantity("pressure_mpa", "achieved hold pressure on the cell", low=0.0),
+    Quantity("pressure_cv", "spatial coefficient of variation of the pressure over the cell", low=0.0),
+    Quantity("hold_s", "cumulative hold time at pressure", low=0.0),
+    Quantity("temperature_c", "hold temperature", low=-273.15, low_inclusive=False),
+    Quantity("sq_um", "collector RMS height", low=0.0, low_inclusive=False),
+    Quantity("sdq", "collector RMS slope", low=0.0, low_inclusive=False),
+    Quantity("pv_um", "collector peak-to-valley height", low=0.0),
+    Quantity("waviness_um", "waviness amplitude", low=0.0),
+    Quantity("waviness_mm", "waviness wavelength", low=0.0, low_inclusive=False),
+    Quantity("current_ma_cm2", "plating current density", low=0.0),
 )
-# name -> (lower bound, bound is strict)
-_BOUNDS: dict[str, tuple[float, bool]] = {
-    "pressure_mpa": (0.0, False),
-    "pressure_cv": (0.0, False),
-    "hold_s": (0.0, False),
-    "temperature_c": (-273.15, True),
-    "sq_um": (0.0, True),
-    "sdq": (0.0, True),
-    "pv_um": (0.0, False),
-    "waviness_um": (0.0, False),
-    "waviness_mm": (0.0, True),
-    "current_ma_cm2": (0.0, False),
-}
 CHUNK = 32768
-OUTPUTS = (
-    "contact_fraction",
-    "contact_fraction_min",
-    "void_fraction",
-    "r_int_ohm_cm2",
-    "hotspot_factor",
-    "p_short",
+OUTPUTS: tuple[Quantity, ...] = (
+    Quantity("contact_fraction", "mean contact fraction A/A0 over the pressure map", 0.0, 1.0),
+    Quantity("contact_fraction_min", "contact fraction of the low-pressure region of the map", 0.0, 1.0),
+    Quantity("void_fraction", "interfacial void fraction 1 - A/A0", 0.0, 1.0),
+    Quantity("r_int_ohm_cm2", "interfacial resistance", 0.0),
+    Quantity("hotspot_factor", "local over mean current density at the worst spot", 1.0),
+    Quantity("p_short", "probability of a short while plating", 0.0, 1.0),
 )
+OUTPUT_NAMES = tuple(q.name for q in OUTPUTS)
 
 
 @lru_cache(maxsize=4)
@@ -108,32 +94,6 @@ def effective_hardness_mpa(
     return params.hardness_ref_mpa * t_eff ** (-1.0 / n) * np.exp(q_over_r / n * inv_t)
 
 
-def _validate(arrays: dict[str, Any]) -> list[np.ndarray]:
-    """Check names, finiteness and bounds; return float arrays broadcast to one shape."""
-    missing = [k for k in INPUTS if k not in arrays]
-    extra = [k for k in arrays if k not in INPUTS]
-    if missing or extra:
-        raise ValueError(f"interface inputs: missing {missing}, unknown {extra}")
-    out = []
-    for name in INPUTS:
-        try:
-            a = np.asarray(arrays[name], dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name}: not numeric ({exc})") from None
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name}: must be finite (got NaN or inf)")
-        lo, strict = _BOUNDS[name]
-        bad = a <= lo if strict else a < lo
-        if np.any(bad):
-            rel = ">" if strict else ">="
-            raise ValueError(f"{name}: must be {rel} {lo} (got {a[bad].flat[0]})")
-        out.append(a)
-    try:
-        return list(np.broadcast_arrays(*out))
-    except ValueError as exc:
-        raise ValueError(f"interface inputs do not broadcast: {exc}") from None
-
-
 def _local(
     p: np.ndarray,
     e_star: float,
@@ -177,10 +137,10 @@ def quality(params: InterfaceParams, **inputs: np.ndarray) -> dict[str, np.ndarr
     if size <= CHUNK:
         return _quality_block(**inputs, params=params)
     flat = {k: np.ravel(v) for k, v in inputs.items()}
-    out = {k: np.empty(size) for k in OUTPUTS}
+    out = {k: np.empty(size) for k in OUTPUT_NAMES}
     for i in range(0, size, CHUNK):
         block = _quality_block(**{k: v[i : i + CHUNK] for k, v in flat.items()}, params=params)
-        for k in OUTPUTS:
+        for k in OUTPUT_NAMES:
             out[k][i : i + CHUNK] = block[k]
     return {k: v.reshape(shape) for k, v in out.items()}
 
@@ -241,24 +201,17 @@ def _quality_block(
     }
 
 
-def evaluate(
-    *,
-    params: InterfaceParams | None = None,
-    policy: DispositionPolicy | None = None,
-    **arrays: Any,
-) -> dict[str, np.ndarray]:
-    """Evaluate the interface-quality model for broadcastable arrays of cells (contract).
+class FastModel:
+    """The shipped interface model: the calibrated closed form of this module."""
 
-    Inputs (named units): pressure_mpa, pressure_cv, hold_s, temperature_c, sq_um, sdq,
-    pv_um, waviness_um, waviness_mm, current_ma_cm2.  Returns contact_fraction,
-    contact_fraction_min, void_fraction, r_int_ohm_cm2, hotspot_factor, p_short and decision
-    (0 accept, 1 rework, 2 reject under ``policy``, for a cell not yet reworked).
-    """
-    from twin.disposition import DispositionPolicy, decide
+    name = "fast"
+    inputs = INPUTS
+    outputs = OUTPUTS
+    params_type = InterfaceParams
 
-    inputs = dict(zip(INPUTS, _validate(arrays)))
-    params = params or load_params()
-    policy = policy or DispositionPolicy()
-    out = quality(**inputs, params=params)
-    out["decision"] = decide(inputs, out, np.zeros(out["p_short"].shape), policy, params, np.inf)[0]
-    return out
+    def evaluate(self, params: InterfaceParams, **arrays: np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs for validated arrays of one shape."""
+        return quality(params, **arrays)
+
+
+FAST_MODEL = FastModel()
