@@ -312,11 +312,13 @@ def report(directory: Path = typer.Argument(..., help="a run directory (summary.
     from twin.report import ReportError, build_report
 
     try:
-        path, figures = build_report(directory)
+        made = build_report(directory)
     except ReportError as exc:
         err.print(f"[bold red]nothing to report[/]: {exc}")
         raise typer.Exit(EXIT_INVALID)
-    out.print(f"wrote {path} ({len(figures)} plots, also under {directory}/plots)")
+    for fig in made.failed:
+        err.print(f"[yellow]warning[/]: {fig.name}: {fig.note}")
+    out.print(f"wrote {made.path} ({made.kind} report, {len(made.plotted)} plots)")
 
 
 def main() -> None:  # pragma: no cover
