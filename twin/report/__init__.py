@@ -1,4 +1,4 @@
-"""The HTML report of a run or a sweep directory: one self-contained, interactive page
+"""The HTML report of a run, sweep, optimisation or sensitivity directory: one self-contained, interactive page
 (plotly, with plotly.js inlined) written to DIR/report.html.
 
 `build_report(DIR)` never fails on what a run or sweep wrote: optional records that are
@@ -38,11 +38,16 @@ def kind_of(directory: Path) -> str:
     """'sweep' or 'run' by the files the directory holds; ReportError when it holds neither."""
     if not directory.is_dir():
         raise ReportError(f"{directory}: not a directory")
+    if (directory / "optimize.json").exists():
+        return "optimize"
+    if (directory / "sensitivity.json").exists():
+        return "sensitivity"
     if (directory / "sweep.json").exists() and (directory / "sweep.parquet").exists():
         return "sweep"
     if (directory / "summary.json").exists():
         return "run"
-    raise ReportError(f"{directory}: neither a run (summary.json) nor a sweep (sweep.json, sweep.parquet)")
+    raise ReportError(f"{directory}: holds no run (summary.json), sweep (sweep.json, sweep.parquet), "
+                      "optimisation (optimize.json) or sensitivity study (sensitivity.json)")
 
 
 def build_report(directory: str | Path) -> Report:
@@ -57,7 +62,11 @@ def build_report(directory: str | Path) -> Report:
         import plotly  # noqa: F401
     except ImportError as exc:
         raise ReportError(f"the report needs plotly and pandas ({exc}): pip install 'anodeless-twin[report]'") from None
-    if kind == "sweep":
+    if kind == "optimize":
+        page, figures = assemble.optimize_page(data.load_optimize(d))
+    elif kind == "sensitivity":
+        page, figures = assemble.sensitivity_page(data.load_sensitivity(d))
+    elif kind == "sweep":
         page, figures = assemble.sweep_page(data.load_sweep(d))
     else:
         page, figures = assemble.run_page(data.load_run(d))

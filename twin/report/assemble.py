@@ -13,9 +13,9 @@ import logging
 import math
 from collections.abc import Callable
 
-from twin.report import flow, quality, stations
+from twin.report import flow, quality, stations, studies
 from twin.report import sweep as sweep_figures
-from twin.report.data import RunOutputs, SweepOutputs, num
+from twin.report.data import OptimizeOutputs, RunOutputs, SensitivityOutputs, SweepOutputs, num
 from twin.report.page import Section, render
 from twin.report.plotting import Figure
 from twin.report.tables import expectations_table, run_kpi_table, settings_text, sweep_table
@@ -84,6 +84,41 @@ def sweep_page(sw: SweepOutputs) -> tuple[str, list[Figure]]:
              "common random numbers.</p>")
     sections = [Section("Results table", sweep_table(sw)), Section("Plots", figures=figures)]
     return render(f"Sweep report: {meta.get('scenario', sw.directory.name)}", intro, sections), figures
+
+
+def optimize_page(opt: OptimizeOutputs) -> tuple[str, list[Figure]]:
+    meta = opt.meta
+    figures = guarded("history", "Optimisation history", functools.partial(studies.history, opt))
+    figures += guarded("importance", "Parameter importance", functools.partial(studies.importance, opt))
+    if len(studies.objectives(opt)) == 2:
+        figures += guarded("pareto", "Pareto front", functools.partial(studies.pareto, opt))
+    figures += guarded("slices", "Parameter slices", functools.partial(studies.slices, opt))
+    objs = ", ".join(f"{k} ({d})" for k, d in studies.objectives(opt)) or "–"
+    cons = ", ".join(str(c) for c in meta.get("constraints") or []) or "none"
+    intro = (f"<p>Optimisation of <b>{html.escape(str(meta.get('scenario', opt.directory.name)))}</b>: "
+             f"{html.escape(objs)} over {html.escape('; '.join(map(str, meta.get('params') or [])))}; constraints "
+             f"{html.escape(cons)} (judged on the 95% bound; @p: share of replications). "
+             f"{_n(meta.get('trials'))} trial(s) x {_n(meta.get('replications'))} replication(s) = "
+             f"{_n(meta.get('runs'))} runs, seed {html.escape(str(meta.get('seed', '–')))}, common random numbers."
+             "</p>")
+    intro += "".join(f"<p class=note>{html.escape(n)}</p>" for n in opt.notes)
+    sections = [Section("Best", studies.best_table(opt)), Section("Plots", figures=figures)]
+    return render(f"Optimisation report: {meta.get('scenario', opt.directory.name)}", intro, sections), figures
+
+
+def sensitivity_page(sens: SensitivityOutputs) -> tuple[str, list[Figure]]:
+    meta = sens.meta
+    figures = guarded("tornado", "Tornado", functools.partial(studies.tornado, sens))
+    figures += guarded("morris_sigma", "Morris mu* vs sigma", functools.partial(studies.morris_sigma, sens))
+    intro = (f"<p>Sensitivity ({html.escape(str(meta.get('method', '–')))}) of "
+             f"<b>{html.escape(str(meta.get('scenario', sens.directory.name)))}</b> to "
+             f"{html.escape('; '.join(map(str, meta.get('params') or [])))}: {_n(meta.get('points'))} points x "
+             f"{_n(meta.get('replications'))} replication(s) = {_n(meta.get('runs'))} runs, common random numbers. "
+             "Morris mu* is the mean absolute change of the KPI when a parameter moves across its whole range; "
+             "Sobol S1/ST are first-order and total shares of the KPI's variance.</p>")
+    intro += "".join(f"<p class=note>{html.escape(n)}</p>" for n in sens.notes)
+    sections = [Section("Indices", studies.indices_table(sens)), Section("Plots", figures=figures)]
+    return render(f"Sensitivity report: {meta.get('scenario', sens.directory.name)}", intro, sections), figures
 
 
 def _n(value) -> str:

@@ -63,6 +63,35 @@ class SweepOutputs:
         return currency_of(self.meta) or scenario_currency(self.meta.get("source"))
 
 
+@dataclass
+class OptimizeOutputs:
+    """An optimisation directory: optimize.json (study, best trials, importance) and trials.parquet."""
+
+    directory: Path
+    meta: dict
+    trials: Any  # pandas.DataFrame, one row per trial
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def currency(self) -> str | None:
+        return currency_of(self.meta) or scenario_currency(self.meta.get("source"))
+
+
+@dataclass
+class SensitivityOutputs:
+    """A sensitivity directory: sensitivity.json, indices.parquet and samples.parquet."""
+
+    directory: Path
+    meta: dict
+    indices: Any  # pandas.DataFrame, one row per (kpi, param)
+    samples: Any = None  # pandas.DataFrame, one row per sample point, or None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def currency(self) -> str | None:
+        return currency_of(self.meta) or scenario_currency(self.meta.get("source"))
+
+
 def currency_of(record: dict) -> str | None:
     """The currency a summary or a replication's KPIs name (cost_breakdown.currency or currency)."""
     breakdown = record.get("cost_breakdown")
@@ -171,6 +200,28 @@ def load_sweep(directory: Path) -> SweepOutputs:
     except Exception as exc:  # noqa: BLE001 - the table is the sweep: without it there is nothing to report
         raise ReportError(f"{directory / 'sweep.parquet'}: cannot be read ({type(exc).__name__}: {exc})") from None
     return SweepOutputs(directory, meta, rows)
+
+
+def load_optimize(directory: Path) -> OptimizeOutputs:
+    from twin.studies.optimize import META_FILE, TRIALS_FILE
+
+    meta = read_json(directory / META_FILE)
+    notes: list[str] = []
+    trials = read_parquet(directory / TRIALS_FILE, notes)
+    if trials is None:
+        raise ReportError(f"{directory / TRIALS_FILE}: missing or unreadable; it is the study's result")
+    return OptimizeOutputs(directory, meta, trials, notes)
+
+
+def load_sensitivity(directory: Path) -> SensitivityOutputs:
+    from twin.studies.sensitivity import INDICES_FILE, META_FILE, SAMPLES_FILE
+
+    meta = read_json(directory / META_FILE)
+    notes: list[str] = []
+    indices = read_parquet(directory / INDICES_FILE, notes)
+    if indices is None:
+        raise ReportError(f"{directory / INDICES_FILE}: missing or unreadable; it is the study's result")
+    return SensitivityOutputs(directory, meta, indices, read_parquet(directory / SAMPLES_FILE, notes), notes)
 
 
 def num(value: Any) -> float:

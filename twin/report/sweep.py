@@ -14,7 +14,7 @@ from typing import Any
 
 from twin.report.data import SweepOutputs, num
 from twin.report.plotting import Figure, clipped_errors, colour, go, integer_axis
-from twin.report.units import axis_title, bounds_of, leaf, short_value
+from twin.report.units import axis_title, bounds_of, leaf, param_label, short_value
 
 RESPONSE_KPIS = ("throughput_per_h", "final_yield", "first_pass_yield", "cost_per_good_cell", "mean_wip",
                  "mean_cycle_time_h")
@@ -45,7 +45,7 @@ class Grid:
             raw = p.get("values")
             values: list = raw if isinstance(raw, list) else []
             x = values[0] if values and settings else p.get("label", i)
-            group = ", ".join(f"{leaf(path)}={short_value(v)}" for path, v in zip(self.rest, values[1:]))
+            group = ", ".join(f"{param_label(path)}={short_value(v)}" for path, v in zip(self.rest, values[1:]))
             index = p.get("point", i)
             self.points.append((index if isinstance(index, int) else i, x, group))
         xs = list(dict.fromkeys(json.dumps(x, sort_keys=True, default=str) for _, x, _ in self.points))
@@ -100,7 +100,7 @@ def response(sweep: SweepOutputs, diff: bool = False, station_kpis: bool = False
             _add_series(fig, grid, table, kpi, group, pts, diff, colour(k), show_legend=(i == 0), row=r, col=c)
         prefix = "Δ " if diff else ""
         fig.update_yaxes(title_text=prefix + axis_title(kpi, currency, leaf(kpi) if "." in kpi else kpi), row=r, col=c)
-        x_title = axis_title(grid.x_path, label=leaf(grid.x_path), numeric=grid.kind != "categorical")
+        x_title = axis_title(grid.x_path, label=param_label(grid.x_path), numeric=grid.kind != "categorical")
         fig.update_xaxes(title_text=x_title if grid.x_path else "grid point",
                          row=r, col=c, **_x_axis(grid))
         if diff:
@@ -143,7 +143,7 @@ def _add_series(fig, grid: Grid, table: dict, kpi: str, group: str, pts: list[tu
     shown = [y if math.isfinite(y) else None for y in ys]
     error = dict(type="data", array=plus, arrayminus=minus, symmetric=False)
     label = group or "all points"
-    template = f"{leaf(grid.x_path) or 'point'} %{{customdata}}: %{{y:.4g}}<extra>{label}</extra>"
+    template = f"{param_label(grid.x_path) or 'point'} %{{customdata}}: %{{y:.4g}}<extra>{label}</extra>"
     if grid.kind == "categorical":
         trace = go().Bar(x=xs, y=shown, error_y=error, name=label, marker_color=colour_, customdata=hover,
                          legendgroup=label, showlegend=show_legend, hovertemplate=template)

@@ -41,6 +41,16 @@ def leaf(name: str) -> str:
 STAT_SUFFIXES = ("_min", "_max", "_mean", "_low", "_high")
 
 
+GENERIC_LEAVES = ("mean", "value", "low", "high", "mode", "sd", "min", "max", "spec")
+
+
+def param_label(path: str) -> str:
+    """A scenario path for a tick label: its last segment, or the last two when the last is generic
+    (`source.interarrival_h.mean` -> `interarrival_h.mean`)."""
+    parts = path.split(".")
+    return ".".join(parts[-2:]) if len(parts) > 1 and parts[-1] in GENERIC_LEAVES else parts[-1]
+
+
 def is_fraction(name: str) -> bool:
     """Whether a KPI or column is a share of 1 (a yield, utilisation, contact fraction, probability...)."""
     head = name.split(".", 1)[0]
