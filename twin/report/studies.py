@@ -91,8 +91,8 @@ def _best_so_far(trial: np.ndarray, y: np.ndarray, mask: np.ndarray, direction: 
 
 
 def importance(opt: OptimizeOutputs) -> Figure:
-    """Share of each objective's variation explained by each parameter (fANOVA, from Optuna)."""
-    title = "Parameter importance (fANOVA share of the objective's variance)"
+    """How much each parameter decides whether a trial is among the best (Optuna's PED-ANOVA)."""
+    title = "Parameter importance (PED-ANOVA: how much each parameter separates the best trials from the rest)"
     raw = opt.meta.get("importance")
     scores = {k: v for k, v in raw.items() if isinstance(v, dict) and v} if isinstance(raw, dict) else {}
     if not scores:

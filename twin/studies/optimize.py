@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,8 +116,9 @@ def _sampler(objectives: Sequence[Objective], seed: int, budget: int) -> Any:
     import optuna
 
     startup = max(3, min(10, budget // 3))
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True,
-                                      constant_liar=True, warn_independent_sampling=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
 
 
 def open_study(out_dir: Path, meta: dict, resume: bool, objectives: Sequence[Objective], budget: int) -> Any:
@@ -260,7 +262,8 @@ def _best(study) -> list[int]:
 
 
 def _importance(study, objectives: Sequence[Objective]) -> dict[str, dict[str, float]]:
-    """fANOVA importance of each parameter for each objective (empty while too few trials to tell)."""
+    """PED-ANOVA importance (Optuna's default evaluator) of each parameter for each objective, each
+    oriented so that the good direction is low (empty while there are too few trials to tell)."""
     import optuna
 
     out = {}
@@ -269,7 +272,12 @@ def _importance(study, objectives: Sequence[Objective]) -> dict[str, dict[str, f
         if len(done) < 3 or len({json.dumps(t.params, sort_keys=True, default=str) for t in done}) < 2:
             continue
         try:
-            scores = optuna.importance.get_param_importances(study, target=functools.partial(_value, index=i))
+            sign = 1.0 if o.direction == "minimize" else -1.0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "computes importances to achieve low values"
+                scores = optuna.importance.get_param_importances(
+                    study, target=functools.partial(_value, index=i, sign=sign),
+                    evaluator=optuna.importance.PedAnovaImportanceEvaluator())
         except (ValueError, RuntimeError) as exc:
             log.info("no parameter importance for %s: %s", o.kpi, exc)
             continue
@@ -277,8 +285,8 @@ def _importance(study, objectives: Sequence[Objective]) -> dict[str, dict[str, f
     return out
 
 
-def _value(trial: Any, index: int) -> float:
-    return float(trial.values[index])
+def _value(trial: Any, index: int, sign: float) -> float:
+    return sign * float(trial.values[index])
 
 
 def write(result: OptimizeResult, out_dir: Path) -> None:
