@@ -166,6 +166,7 @@ async def start_program(session: DeviceSession, template: str, recipe_json: str,
         if sent_to is not None and session.instance != sent_to:
             raise CycleLost(f"{session.device} restarted before confirming job {job}")
         sent_to = session.instance
+        assert sent_to is not None  # connect() learnt the server instance
         args = (template, recipe_json, job, ua.Variant(samples, ua.VariantType.String, is_array=True))
         try:
             run_id = await session.method("ProgramManager/StartProgram", *args, retry=False)
@@ -314,7 +315,7 @@ class OpcuaPressPort:
             run.problem = "; ".join(press_result_problems(values, run.samples))
         run.ok = not run.problem
         link.finish(run)
-        if not run.ok:
+        if not run.ok or values is None:
             log.warning("run %s (%s) on %s quarantined: %s", run.run_id or "-", run.job_id, binding.device,
                         run.problem)
             return PressMeasurement(run.run_id or run.job_id, False, run.status, 0.0, 0.0, math.nan, [], [],
