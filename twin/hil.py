@@ -24,7 +24,7 @@ from plant.plantfile import DeviceConfig, PlantFile
 
 if TYPE_CHECKING:  # pragma: no cover
     from twin.scenario import Scenario
-    from twin.store import RunWriter
+    from twin.writer import RunWriter
 
 CLIENT_CERT_NAME = "twin-client"
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import numpy as np
 from twin.kpis import kpi_halfwidth, kpi_value
 from twin.replication import Replication, quality_keys, run_replication
 from twin.stats import across_replications, t_halfwidth
-from twin.store import RunWriter, json_safe
+from twin.writer import RunWriter, json_safe
 
 if TYPE_CHECKING:  # pragma: no cover
     from twin.scenario import Scenario

@@ -271,7 +271,7 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
         "per_replication": reps,
     }
     if out_dir is not None:
-        from twin.store import RunWriter
+        from twin.writer import RunWriter
 
         writer = RunWriter(out_dir, overwrite=overwrite)
         write_table(rows, settings, writer.partial)
