@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from statistics import NormalDist
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
+from pydantic import BaseModel
 
 from .model import Quantity
 from .params import GAS_CONSTANT_J_MOL_K, InterfaceParams
@@ -174,7 +175,7 @@ def _quality_block(
         a_i, r_i = _local(pressure_mpa * np.exp(sig * zi - 0.5 * sig2), *args)
         area_mean += wi * a_i
         conductance += wi / r_i
-    p_min = pressure_mpa * np.exp(sig * ndtri(params.pressure_map_quantile) - 0.5 * sig2)
+    p_min = pressure_mpa * np.exp(sig * NormalDist().inv_cdf(params.pressure_map_quantile) - 0.5 * sig2)
     a_min, _ = _local(p_min, *args)
 
     peak = np.maximum(pv_um - params.peak_free_sq_multiple * sq_um, 0.0)
@@ -204,12 +205,12 @@ def _quality_block(
 class FastModel:
     """The shipped interface model: the calibrated closed form of this module."""
 
-    name = "fast"
-    inputs = INPUTS
-    outputs = OUTPUTS
-    params_type = InterfaceParams
+    name: str = "fast"
+    inputs: tuple[Quantity, ...] = INPUTS
+    outputs: tuple[Quantity, ...] = OUTPUTS
+    params_type: type[BaseModel] = InterfaceParams
 
-    def evaluate(self, params: InterfaceParams, **arrays: np.ndarray) -> dict[str, np.ndarray]:
+    def evaluate(self, params: Any, **arrays: np.ndarray) -> dict[str, np.ndarray]:
         """Outputs for validated arrays of one shape."""
         return quality(params, **arrays)
 
