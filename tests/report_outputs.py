@@ -14,9 +14,8 @@ import yaml
 from tests.helpers import REPO, SCENARIOS
 from twin.scenario import load_scenario_data, parse_scenario
 from twin.simulation import Simulation, json_safe
-from twin.sweep import parse_setting, run_sweep
+from twin.studies.sweep import parse_setting, run_sweep
 
-STATES = ("busy", "blocked", "starved", "down", "off_shift")
 COST = {"currency": "EUR", "equipment_per_server_h": {"wip_press": 40.0, "uniaxial_press": 12.0},
         "material_per_cell": 12.0, "scrap_per_cell": 2.0, "rework_per_cell": 1.0, "overhead_per_h": 50.0}
 
@@ -44,53 +43,45 @@ def run_dir(out: Path, data: dict | None = None) -> Path:
     return out
 
 
-def add_recorder_outputs(out: Path, seed: int = 0) -> Path:
-    """The records the recorder adds (issue 10/15 seam) written into a real run, consistent with its summary."""
+def add_buffer_levels(out: Path, seed: int = 0) -> Path:
+    """Rows in trace.sqlite's buffer_levels table, in the recorder's documented layout (replication, station,
+    t_h, waiting): today's recorder leaves the table empty, and the report must draw it when it is filled."""
     rng = np.random.default_rng(seed)
-    path = out / "summary.json"
-    summary = json.loads(path.read_text())
-    stations = list(summary["utilisation"])
-    shares = {}
-    for st in stations:
-        busy = summary["utilisation"][st]
-        rest = rng.dirichlet(np.ones(4)) * (1.0 - busy)
-        shares[st] = {"busy": busy, **dict(zip(STATES[1:], rest.tolist()))}
-    summary["station_states"] = shares
-    summary["ci95"]["station_states"] = {st: {k: 0.01 for k in STATES} for st in stations}
-    total = summary["cost_per_good_cell"]
-    parts = rng.dirichlet(np.ones(5)) * total
-    summary["cost_breakdown"] = {**dict(zip(("equipment", "materials", "scrap", "rework", "overhead"),
-                                            parts.tolist())), "currency": "EUR"}
-    path.write_text(json.dumps(json_safe(summary)))
+    summary = json.loads((out / "summary.json").read_text())
     t0 = summary["warmup_h"]
     db = sqlite3.connect(out / "trace.sqlite")
     with db:
-        db.execute("CREATE TABLE station_states (replication, station, t_h, busy, blocked, starved, down, off_shift)")
-        db.execute("CREATE TABLE buffer_levels (replication, station, t_h, waiting)")
-        db.execute("CREATE TABLE press_traces (replication, station, run_id, t_s, p_mpa, temp_c, phase)")
-        for st in stations:
-            servers = 4 if st == "uniaxial_press" else 1
+        db.execute("CREATE TABLE IF NOT EXISTS buffer_levels (replication INTEGER, station TEXT, t_h REAL, "
+                   "waiting INTEGER)")
+        for st in summary["utilisation"]:
             t = t0
             while t < t0 + 24:
-                counts = rng.multinomial(servers, list(shares[st].values()))
-                db.execute("INSERT INTO station_states VALUES (0,?,?,?,?,?,?,?)", (st, t, *map(int, counts)))
                 db.execute("INSERT INTO buffer_levels VALUES (0,?,?,?)", (st, t, int(rng.integers(0, 12))))
                 t += float(rng.exponential(0.4))
-        for st, target in (("wip_press", 390.0), ("uniaxial_press", 430.0)):
-            ts = np.arange(0.0, 460.0, 2.0)
-            p = np.clip(np.minimum(ts * 5.0, target), 0, None)
-            p[ts > 380] = np.clip(target - (ts[ts > 380] - 380) * 5.0, 0, None)
-            phase = np.where(ts < target / 5.0, "ramp", np.where(ts <= 380, "hold", "release"))
-            db.executemany("INSERT INTO press_traces VALUES (0,?,?,?,?,?,?)",
-                           [(st, f"sim-{st}-1", float(a), float(b), 80.0, str(c)) for a, b, c in zip(ts, p, phase)])
+    db.close()
+    return out
+
+
+def as_older_output(out: Path) -> Path:
+    """The run as an older recorder wrote it: no station states, press traces or buffer levels, no cost breakdown."""
+    path = out / "summary.json"
+    summary = json.loads(path.read_text())
+    for key in ("station_states", "cost_breakdown", "currency"):
+        summary.pop(key, None)
+        summary["ci95"].pop(key, None)
+    path.write_text(json.dumps(summary))
+    db = sqlite3.connect(out / "trace.sqlite")
+    with db:
+        for table in ("station_states", "press_traces", "buffer_levels"):
+            db.execute(f"DROP TABLE IF EXISTS {table}")
     db.close()
     return out
 
 
 def scenario_file(out: Path, data: dict) -> str:
-    """The scenario written beside the outputs, as the CLI's source path (the report reads its currency)."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "scenario.yaml"
+    """The scenario written beside the output folder, as the CLI's source path (the report reads its currency)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = out.parent / f"{out.name}.scenario.yaml"
     path.write_text(yaml.safe_dump(data))
     return str(path)
 

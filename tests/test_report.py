@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.report_outputs import (
-    add_recorder_outputs,
+    add_buffer_levels,
+    as_older_output,
     axis_titles,
     categorical_sweep_dir,
     numeric_sweep_dir,
@@ -38,16 +39,16 @@ RUN_FIGURES = {"yield_waterfall", "throughput_wip", "buffer_levels", "utilisatio
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory) -> Path:
     """A real two-press run with the recorder's newer records (states, buffers, press traces, cost breakdown)."""
-    return add_recorder_outputs(run_dir(tmp_path_factory.mktemp("full")))
+    return add_buffer_levels(run_dir(tmp_path_factory.mktemp("full")))
 
 
 @pytest.fixture(scope="module")
 def bare_run(tmp_path_factory) -> Path:
-    """A real run as today's recorder writes it: no station states, traces or cost breakdown, no cost section."""
+    """A real run without a cost section, as an older recorder wrote it (no station states, traces, buffer levels)."""
     data = two_press_data()
     del data["cost"]
     data["run"]["write_trace"] = True  # the visits table, from which the buffer plot is rebuilt
-    return run_dir(tmp_path_factory.mktemp("bare"), data)
+    return as_older_output(run_dir(tmp_path_factory.mktemp("bare"), data))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.report_outputs import add_recorder_outputs, categorical_sweep_dir, numeric_sweep_dir, run_dir, two_press_data
+from tests.report_outputs import (
+    add_buffer_levels,
+    as_older_output,
+    categorical_sweep_dir,
+    numeric_sweep_dir,
+    run_dir,
+    two_press_data,
+)
 from twin.report import build_report
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -25,13 +32,13 @@ RENDER_TIMEOUT_MS = 60_000
 def _bare(d: Path) -> Path:
     data = two_press_data()
     del data["cost"]
-    run_dir(d, data)
+    as_older_output(run_dir(d, data))
     (d / "trace.sqlite").unlink()
     return d
 
 
 BUILDERS = {
-    "run-with-every-record": lambda d: add_recorder_outputs(run_dir(d)),
+    "run-with-every-record": lambda d: add_buffer_levels(run_dir(d)),
     "run-without-optional-records": _bare,
     "sweep-numeric": numeric_sweep_dir,
     "sweep-categorical": categorical_sweep_dir,

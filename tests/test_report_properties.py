@@ -22,8 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from twin.report import build_report
-from twin.store import CELL_COLUMNS
+from twin.interface.fast import OUTPUT_NAMES
+from twin.store import cell_columns
 
+CELL_COLUMNS = cell_columns(OUTPUT_NAMES)
 NAMES = st.sampled_from(["prep", "wip_press", "uniaxial_press", "a b", "ü-station", "<b>x</b>", "x" * 40])
 LOTS = st.sampled_from(["cu_shiny", "cu_matte", "", "lot/1"])
 OUTCOMES = st.sampled_from(["accepted", "rejected", "in_process", "weird"])
@@ -99,6 +101,9 @@ def cell_tables(draw):
             continue
         if name == "outcome":
             cols[name] = pa.array([draw(OUTCOMES) for _ in range(n)], pa.string())
+        elif name == "press_station":
+            cols[name] = pa.array([draw(st.sampled_from(["", "wip_press", "uniaxial_press"])) for _ in range(n)],
+                                  pa.string())
         elif name == "press_runs":
             cols[name] = pa.array([draw(st.sampled_from(["", "sim-wip_press-1", "sim-prepress-2,sim-wip_press-3",
                                                          "boot-7-run"])) for _ in range(n)], pa.string())

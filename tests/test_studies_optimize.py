@@ -104,6 +104,7 @@ def test_two_objectives_give_the_non_dominated_front():
 
 
 def test_a_study_resumes_from_its_storage_and_refuses_to_mix(tmp_path):
+    tmp_path = tmp_path / "study"
     data, params = staffing(duration_h=300.0, replications=2), [parse_param("stations.server.servers=3:6:int")]
     objective = [Objective("cost_per_good_cell", "minimize")]
     first = optimize(data, params, objective, budget=3, out_dir=tmp_path)
@@ -117,3 +118,5 @@ def test_a_study_resumes_from_its_storage_and_refuses_to_mix(tmp_path):
     with pytest.raises(ScenarioError, match="started with"):
         optimize(data, params, [Objective("mean_wip", "minimize")], budget=6, out_dir=tmp_path, resume=True)
     assert {p.name for p in tmp_path.iterdir()} >= {"study.sqlite", "trials.parquet", "trials.csv", "optimize.json"}
+    replaced = optimize(data, params, objective, budget=2, out_dir=tmp_path, overwrite=True)
+    assert len(replaced.trials) == 2

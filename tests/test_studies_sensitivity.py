@@ -33,8 +33,9 @@ def started_per_accepted() -> float:
 
 def test_morris_recovers_the_slope_of_a_linear_parameter_and_zero_for_an_inert_one(tmp_path):
     params = [parse_param(p) for p in PARAMS]
+    out = tmp_path / "sens"
     result = sensitivity(line(), params, "morris", kpis=["cost_per_good_cell", "throughput_per_h"], samples=4,
-                         out_dir=tmp_path)
+                         out_dir=out)
     idx = result.indices.set_index(["kpi", "param"])
     slope = started_per_accepted()
     material = idx.loc[("cost_per_good_cell", "cost.material_per_cell")]
@@ -45,8 +46,10 @@ def test_morris_recovers_the_slope_of_a_linear_parameter_and_zero_for_an_inert_o
         assert idx.loc[("throughput_per_h", p), "mu_star"] == pytest.approx(0.0, abs=1e-12)
     assert ranked(result.indices, "cost_per_good_cell", "morris")[0][0] == "cost.material_per_cell"
     assert result.runs == runs_needed("morris", 4, 2, 2) == len(result.samples) * 2
-    assert {p.name for p in tmp_path.iterdir()} >= {"indices.parquet", "indices.csv", "samples.parquet",
-                                                     "sensitivity.json"}
+    assert {p.name for p in out.iterdir()} >= {"indices.parquet", "indices.csv", "samples.parquet",
+                                                "sensitivity.json"}
+    with pytest.raises(FileExistsError):  # never overwritten silently
+        sensitivity(line(), params, "morris", kpis=["mean_wip"], samples=2, out_dir=out)
 
 
 def test_sobol_gives_all_variance_to_the_one_parameter_that_acts():

@@ -167,10 +167,22 @@ def press_traces(run: RunOutputs) -> list[Figure]:
     return out
 
 
+def phase_name(code: object) -> str:
+    """A trace's phase code as the press names it (plant.press.PHASES), text phases unchanged."""
+    from plant.press import PHASES
+
+    try:
+        i = int(float(str(code)))
+    except (ValueError, OverflowError):
+        return str(code)
+    return PHASES[i] if 0 <= i < len(PHASES) else f"phase {i}"
+
+
 def _shade_phases(fig, t: np.ndarray, phase: np.ndarray) -> None:
     """A labelled band per phase of the cycle (ramp, hold, release...)."""
     if not len(t):
         return
+    phase = np.array([phase_name(p) for p in phase], dtype=object)
     starts = [0] + [i for i in range(1, len(phase)) if phase[i] != phase[i - 1]]
     for n, i in enumerate(starts):
         j = starts[n + 1] if n + 1 < len(starts) else len(t) - 1

@@ -11,7 +11,6 @@ from twin.report.data import RunOutputs, SweepOutputs, mapping, num
 from twin.report.units import bounds_of, unit_of
 from twin.stats import format_estimate
 
-GROUPS = ("utilisation", "availability", "yield_by_press", "yield_by_lot")
 
 
 def _interval(name: str, mean: float, hw: float) -> str:
@@ -23,22 +22,36 @@ def _interval(name: str, mean: float, hw: float) -> str:
 
 
 def kpi_rows(run: RunOutputs) -> list[tuple[str, float, float]]:
-    """(KPI name, mean, 95% half-width) of every KPI the summary holds, in reading order."""
-    from twin.scenario import SCALAR_KPIS
+    """(KPI name, mean, 95% half-width) of every KPI the summary holds: the catalog's table rows
+    (twin.kpis.table_rows, the one KPI table), then cost by category and rejects by reason."""
+    from twin.kpis import table_rows
 
     s, ci = run.summary, mapping(run.summary, "ci95")
-    rows = [(k, num(s.get(k)), num(ci.get(k))) for k in SCALAR_KPIS if k in s]
-    for group in GROUPS:
-        values, halfwidths = mapping(s, group), mapping(ci, group)
-        rows += [(f"{group}.{k}", num(v), num(halfwidths.get(k))) for k, v in values.items()]
-    states, state_ci = mapping(s, "station_states"), mapping(ci, "station_states")
-    for station, shares in states.items():
-        for state, v in (shares.items() if isinstance(shares, dict) else ()):
-            rows.append((f"{state}.{station}", num(v), num(mapping(state_ci, station).get(state))))
+    try:
+        rows = [(name, num(v), num(hw)) for name, v, hw, _ in table_rows(_tidy(s))]
+    except (AttributeError, TypeError, ValueError):  # a summary too damaged for the catalog: scalars only
+        from twin.kpis import SCALAR_KPIS
+
+        rows = [(k, num(s.get(k)), num(ci.get(k))) for k in SCALAR_KPIS if k in s]
     breakdown, breakdown_ci = mapping(s, "cost_breakdown"), mapping(ci, "cost_breakdown")
     rows += [(f"cost_breakdown.{k}", num(v), num(breakdown_ci.get(k))) for k, v in breakdown.items() if k != "currency"]
     rows += [(f"rejects.{k}", num(v), math.nan) for k, v in mapping(s, "reject_reasons").items()]
     return rows
+
+
+def _tidy(summary: dict) -> dict:
+    """The summary with every group a mapping (an older or partial output may lack or mangle one)."""
+    from twin.kpis import MEMBER_GROUPS
+
+    out = dict(summary)
+    for group in (*MEMBER_GROUPS, "station_states"):
+        if group in out and not isinstance(out[group], dict):
+            out[group] = {}
+    states = out.get("station_states") or {}
+    out["station_states"] = {k: v for k, v in states.items() if isinstance(v, dict)}
+    ci = out.get("ci95")
+    out["ci95"] = ci if isinstance(ci, dict) else {}
+    return out
 
 
 def run_kpi_table(run: RunOutputs) -> str:

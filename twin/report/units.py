@@ -1,9 +1,8 @@
-"""Units and short labels for axes and tables, read from the project's naming rule.
+"""Units and short labels for axes and tables.
 
-Every quantity in this project carries its unit in its name (`hold_s`, `pressure_mpa`,
-`r_int_ohm_cm2`, `throughput_per_h`); this module turns that rule into axis titles. Counts,
-fractions and money are the three cases a name's suffix cannot tell, so they are named here
-once (cost in the run's currency).
+KPIs take their unit from the KPI catalog (twin.kpis). Every other quantity in this project
+carries its unit in its name (`hold_s`, `pressure_mpa`, `r_int_ohm_cm2`); this module turns that
+rule into axis titles, with counts, fractions and money (in the run's currency) named once.
 """
 
 from __future__ import annotations
@@ -53,6 +52,9 @@ def param_label(path: str) -> str:
 
 def is_fraction(name: str) -> bool:
     """Whether a KPI or column is a share of 1 (a yield, utilisation, contact fraction, probability...)."""
+    kpi = catalog_kpi(name)
+    if kpi is not None:
+        return kpi.share
     head = name.split(".", 1)[0]
     base = leaf(name)
     for suffix in STAT_SUFFIXES:
@@ -71,24 +73,36 @@ def is_cost(name: str) -> bool:
     return name.startswith("cost") or ".cost" in name
 
 
+def catalog_kpi(name: str):
+    """The KPI catalog's definition of a KPI name (twin.kpis, the one parser), None for other names."""
+    from twin.kpis import KpiError, parse_kpi
+
+    try:
+        return parse_kpi(name).definition
+    except KpiError:
+        return None
+
+
 def unit_of(name: str, currency: str | None = None) -> str:
-    """The unit of a KPI, column or scenario path, '' when dimensionless and unnamed."""
+    """The unit of a KPI (from the KPI catalog), a column or a scenario path (from its name), '' when
+    the name tells none."""
+    kpi = catalog_kpi(name)
+    if kpi is not None:
+        if kpi.unit == "currency":
+            return f"{currency or 'currency not recorded'} per good cell"
+        return FRACTION_UNIT if kpi.share else kpi.unit
     if is_cost(name):
         money = currency or "currency not recorded"
         return f"{money} per good cell" if "per_good_cell" in name or name.startswith("cost_breakdown") else money
-    if name == "throughput_per_h" or name == "departures_per_h":
-        return "cells/h"
     if is_count(name):
         return COUNT_UNIT
-    if name == "mean_cycle_time_h":
-        return "h"
     base = leaf(name)
     for suffix, unit in SUFFIX_UNITS:
         if base.endswith(suffix):
             return unit
     if is_fraction(name):
         return FRACTION_UNIT
-    if base in ("servers", "capacity_cells", "replications", "max_reworks"):
+    if base in ("servers", "capacity_cells", "replications", "max_reworks", "min_cells"):
         return "count"
     return ""
 
@@ -98,6 +112,8 @@ def bounds_of(name: str) -> tuple[float, float]:
     times, rates and money, unbounded otherwise."""
     if is_fraction(name):
         return 0.0, 1.0
+    if catalog_kpi(name) is not None:  # every KPI of the catalog is a count, rate, time or cost: never negative
+        return 0.0, math.inf
     if is_count(name) or is_cost(name) or unit_of(name) in ("h", "s", "cells/h", "1/h", "MPa", "µm", "mm"):
         return 0.0, math.inf
     return -math.inf, math.inf

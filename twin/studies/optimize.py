@@ -16,14 +16,16 @@ import json
 import logging
 import math
 import re
+import shutil
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from twin.scenario import SCALAR_KPIS, ScenarioError
-from twin.studies.space import Estimate, Param, estimate, evaluate, variant
+from twin.kpis import SCALAR_KPIS
+from twin.scenario import ScenarioError
+from twin.studies.space import Estimate, Param, check_kpis, estimate, evaluate, variant
 
 log = logging.getLogger(__name__)
 STUDY_FILE = "study.sqlite"
@@ -103,15 +105,6 @@ class OptimizeResult:
         return int(self.meta.get("runs", 0))
 
 
-def _check_kpis(data: dict, source: str, names: Sequence[str]) -> None:
-    from twin.scenario import _known_kpi, parse_scenario
-
-    base = parse_scenario(data, source)
-    bad = [n for n in names if not _known_kpi(n, set(base.stations), set(base.lots)) and n != "cost_per_good_cell"]
-    if bad:
-        raise ScenarioError("--objective/--constraint", [(n, "unknown KPI") for n in bad])
-
-
 def _sampler(objectives: Sequence[Objective], seed: int, budget: int) -> Any:
     import optuna
 
@@ -121,14 +114,21 @@ def _sampler(objectives: Sequence[Objective], seed: int, budget: int) -> Any:
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
 
 
-def open_study(out_dir: Path, meta: dict, resume: bool, objectives: Sequence[Objective], budget: int) -> Any:
-    """The SQLite-backed Optuna study of DIR: new, or the one a previous call left (`resume`)."""
+def open_study(out_dir: Path, meta: dict, resume: bool, objectives: Sequence[Objective], budget: int,
+               overwrite: bool = False) -> Any:
+    """The SQLite-backed Optuna study of DIR: new, or the one a previous call left (`resume`).
+
+    An existing DIR is never reused silently: resume its study, or replace it with `overwrite`."""
     import optuna
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     db = out_dir / STUDY_FILE
-    if db.exists() and not resume:
-        raise FileExistsError(f"{db} holds a study already: resume it or start in a new directory")
+    if out_dir.exists() and not resume:
+        if not overwrite:
+            raise FileExistsError(f"{out_dir} exists (use --resume to continue its study or --force to replace it)")
+        shutil.rmtree(out_dir)
+    if resume and not db.exists():
+        raise FileNotFoundError(f"{db}: no study to resume")
+    out_dir.mkdir(parents=True, exist_ok=True)
     if resume and db.exists():
         old = json.loads((out_dir / META_FILE).read_text()) if (out_dir / META_FILE).exists() else {}
         for key in ("params", "objectives", "constraints", "replications", "seed"):
@@ -143,8 +143,8 @@ def open_study(out_dir: Path, meta: dict, resume: bool, objectives: Sequence[Obj
 def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective],
              constraints: Sequence[Constraint] = (), budget: int = 20, replications: int | None = None,
              seed: int | None = None, executor: Any = None, out_dir: str | Path | None = None,
-             source: str = "<scenario>", resume: bool = False, parallel_trials: int = 1,
-             on_trial: Callable[[dict], None] | None = None) -> OptimizeResult:
+             source: str = "<scenario>", resume: bool = False, overwrite: bool = False, parallel_trials: int = 1,
+             base_dir: str | Path | None = None, on_trial: Callable[[dict], None] | None = None) -> OptimizeResult:
     """Run (or resume) a study of `budget` trials in total and tabulate it."""
     import optuna
 
@@ -154,18 +154,18 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
         raise ScenarioError("--param", [("", "give at least one --param")])
     if not 1 <= len(objectives) <= 2:
         raise ScenarioError("--objective", [("", "give one objective, or two for a Pareto front")])
-    base = parse_scenario(data, source)
+    base = parse_scenario(data, source, base_dir)
     n = replications or base.run.replications
     seed = base.run.seed if seed is None else seed
     if any(c.chance is None for c in constraints) and n < 2:
         raise ScenarioError("--replications", [("", "a constraint judged on its 95% bound needs >= 2 replications")])
-    _check_kpis(data, source, [o.kpi for o in objectives] + [c.kpi for c in constraints])
+    check_kpis(base, [o.kpi for o in objectives] + [c.kpi for c in constraints], source)
     meta = {"scenario": base.name, "source": source, "seed": seed, "replications": n, "budget": budget,
             "params": [p.text() for p in params], "objectives": [[o.kpi, o.direction] for o in objectives],
             "constraints": [c.text for c in constraints]}
     optuna.logging.disable_default_handler()  # Optuna's log goes through the `optuna` logger (--log-level)
     if out_dir is not None:
-        study = open_study(Path(out_dir), meta, resume, objectives, budget)
+        study = open_study(Path(out_dir), meta, resume, objectives, budget, overwrite)
     else:
         study = optuna.create_study(directions=[o.direction for o in objectives],
                                     sampler=_sampler(objectives, seed, budget))
@@ -173,7 +173,7 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
     remaining = max(0, budget - len(finished))
     while remaining > 0:
         batch = [study.ask() for _ in range(min(parallel_trials, remaining))]
-        _run_batch(study, batch, data, params, objectives, constraints, n, seed, executor, source, on_trial)
+        _run_batch(study, batch, data, params, objectives, constraints, n, seed, executor, source, base_dir, on_trial)
         remaining -= len(batch)
     result = tabulate(study, params, objectives, constraints, meta)
     if out_dir is not None:
@@ -181,14 +181,15 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
     return result
 
 
-def _run_batch(study, batch, data, params, objectives, constraints, n, seed, executor, source, on_trial) -> None:
+def _run_batch(study, batch, data, params, objectives, constraints, n, seed, executor, source, base_dir,
+               on_trial) -> None:
     from optuna.trial import TrialState
 
     points, scenarios, trials = [], [], []
     for trial in batch:
         point = {p.path: p.suggest(trial) for p in params}
         try:
-            scenarios.append(variant(data, point, source))
+            scenarios.append(variant(data, point, source, base_dir))
         except ScenarioError as exc:
             trial.set_user_attr("error", str(exc).splitlines()[-1].strip())
             study.tell(trial, state=TrialState.FAIL)

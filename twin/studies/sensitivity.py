@@ -11,7 +11,6 @@ the same seed (common random numbers), so the indices measure the design, not th
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from twin.scenario import ScenarioError
-from twin.studies.space import Param, estimate, evaluate, variant
+from twin.studies.space import Param, check_kpis, estimate, evaluate, variant
 
 log = logging.getLogger(__name__)
 METHODS = ("morris", "sobol")
@@ -98,22 +97,25 @@ def check(method: str, params: Sequence[Param], samples: int) -> None:
 
 def sensitivity(data: dict, params: Sequence[Param], method: str = "morris", kpis: Sequence[str] | None = None,
                 samples: int = 10, replications: int | None = None, seed: int | None = None, executor: Any = None,
-                out_dir: str | Path | None = None, source: str = "<scenario>",
-                on_result: Callable[[int, int], None] | None = None) -> SensitivityResult:
+                out_dir: str | Path | None = None, source: str = "<scenario>", base_dir: str | Path | None = None,
+                overwrite: bool = False, on_result: Callable[[int, int], None] | None = None) -> SensitivityResult:
     """Sample, run every point with common random numbers, and compute the indices of every KPI."""
     import pandas as pd
 
     from twin.scenario import parse_scenario
 
     check(method, params, samples)
-    base = parse_scenario(data, source)
+    base = parse_scenario(data, source, base_dir)
     n = replications or base.run.replications
     seed = base.run.seed if seed is None else seed
     names = list(kpis or [k for k in DEFAULT_KPIS if k != "cost_per_good_cell" or base.cost is not None])
+    check_kpis(base, names, source)
+    if out_dir is not None and Path(out_dir).exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} exists (use --force to replace it)")
     problem = _problem(params)
     unit = _sample(method, problem, samples, seed)
     points = [{p.path: p.from_unit(float(u)) for p, u in zip(params, row)} for row in unit]
-    scenarios = [variant(data, point, source) for point in points]  # every point validated before any run
+    scenarios = [variant(data, point, source, base_dir) for point in points]  # every point validated before any run
     reps = evaluate(scenarios, n, seed, executor, on_result)
     y = {k: np.array([estimate(r, k).mean for r in reps]) for k in names}
     rows = []
@@ -133,7 +135,7 @@ def sensitivity(data: dict, params: Sequence[Param], method: str = "morris", kpi
             "runs": len(points) * n, "ranking": list(RANKING[method])}
     result = SensitivityResult(indices, table, meta)
     if out_dir is not None:
-        write(result, Path(out_dir))
+        write(result, Path(out_dir), overwrite)
     return result
 
 
@@ -141,26 +143,21 @@ def _index_names(method: str) -> tuple[str, ...]:
     return ("mu", "mu_star", "mu_star_conf", "sigma") if method == "morris" else ("S1", "S1_conf", "ST", "ST_conf")
 
 
-def write(result: SensitivityResult, out_dir: Path) -> None:
-    """indices.parquet / indices.csv, samples.parquet and sensitivity.json, each written atomically."""
+def write(result: SensitivityResult, out_dir: Path, overwrite: bool = False) -> Path:
+    """indices.parquet / indices.csv, samples.parquet and sensitivity.json, through the one atomic
+    writer: the folder appears complete or not at all."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from twin.simulation import json_safe
+    from twin.writer import RunWriter
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writer = RunWriter(out_dir, overwrite=overwrite)
     indices = pa.Table.from_pandas(result.indices, preserve_index=False)
-    for name, table, writer in ((INDICES_FILE, indices, pq.write_table), ("indices.csv", indices, pacsv.write_csv),
-                                (SAMPLES_FILE, pa.Table.from_pandas(result.samples, preserve_index=False),
-                                 pq.write_table)):
-        tmp = out_dir / f".{name}.tmp"
-        writer(table, tmp)
-        tmp.replace(out_dir / name)
-    meta = {**result.meta, "indices": result.indices.to_dict("records")}
-    tmp = out_dir / f".{META_FILE}.tmp"
-    tmp.write_text(json.dumps(json_safe(meta), indent=2))
-    tmp.replace(out_dir / META_FILE)
+    pq.write_table(indices, writer.file(INDICES_FILE))
+    pacsv.write_csv(indices, writer.file("indices.csv"))
+    pq.write_table(pa.Table.from_pandas(result.samples, preserve_index=False), writer.file(SAMPLES_FILE))
+    return writer.commit({**result.meta, "indices": result.indices.to_dict("records")}, META_FILE)
 
 
 def ranked(indices: Any, kpi: str, method: str) -> list[tuple[str, float, float]]:

@@ -14,11 +14,13 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from twin.kpis import KpiError, kpi_value, parse_kpi
 from twin.scenario import Scenario, ScenarioError, parse_scenario
 from twin.stats import t_halfwidth
-from twin.sweep import apply_setting, parse_setting
+from twin.studies.sweep import apply_setting, parse_setting
 
 RANGE = re.compile(r"^\s*(?P<low>[-+0-9.eE]+)\s*:\s*(?P<high>[-+0-9.eE]+)\s*(?::\s*(?P<kind>int|log))?\s*$")
 
@@ -94,13 +96,14 @@ def parse_param(text: str, source: str = "--param") -> Param:
     return Param(path, kind, low, high)
 
 
-def variant(data: dict, point: dict[str, Any], source: str) -> Scenario:
-    """The validated scenario at one point; ScenarioError names the point and the failing field."""
+def variant(data: dict, point: dict[str, Any], source: str, base_dir: str | Path | None = None) -> Scenario:
+    """The validated scenario at one point; ScenarioError names the point and the failing field.
+    Relative spec paths resolve against `base_dir` (the scenario file's folder)."""
     d = data
     for path, value in point.items():
         d = apply_setting(d, path, value)
     try:
-        return parse_scenario(d, source)
+        return parse_scenario(d, source, base_dir)
     except ScenarioError as exc:
         where = ", ".join(f"{p}={v}" for p, v in point.items())
         raise ScenarioError(f"{source} with {where}", exc.problems) from None
@@ -143,6 +146,16 @@ def evaluate(scenarios: Sequence[Scenario], replications: int, seed: int, execut
 
 
 def estimate(reps: Sequence[dict], kpi: str) -> Estimate:
-    from twin.experiment import kpi_of
+    return Estimate([kpi_value(r, kpi) for r in reps])
 
-    return Estimate([kpi_of(r, kpi) for r in reps])
+
+def check_kpis(base: Scenario, names: Sequence[str], source: str) -> None:
+    """Every KPI name known to the catalog, with members that exist in the scenario (else exit 2)."""
+    problems = []
+    for name in names:
+        try:
+            parse_kpi(name, base.stations, base.lots, base.resolved.presses)
+        except KpiError as exc:
+            problems.append((name, str(exc)))
+    if problems:
+        raise ScenarioError(source, problems)
