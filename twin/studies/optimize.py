@@ -80,6 +80,16 @@ class Constraint:
         return self.threshold - e if self.op == ">=" else e - self.threshold
 
 
+def parse_objective(text: str, direction: str = "minimize") -> Objective:
+    """`KPI`, `KPI:min` or `KPI:max` -> Objective (the suffix wins over `direction`)."""
+    kpi, _, suffix = text.strip().partition(":")
+    chosen = {"min": "minimize", "max": "maximize", "minimize": "minimize", "maximize": "maximize",
+              "": direction}.get(suffix.strip().lower())
+    if not kpi or chosen not in ("minimize", "maximize"):
+        raise ScenarioError("--objective", [(text, "expected KPI, KPI:min or KPI:max")])
+    return Objective(kpi, "minimize" if chosen == "minimize" else "maximize")
+
+
 def parse_constraint(text: str) -> Constraint:
     m = CONSTRAINT.match(text)
     if m is None:
@@ -163,7 +173,8 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
     meta = {"scenario": base.name, "source": source, "seed": seed, "replications": n, "budget": budget,
             "params": [p.text() for p in params], "objectives": [[o.kpi, o.direction] for o in objectives],
             "constraints": [c.text for c in constraints]}
-    optuna.logging.disable_default_handler()  # Optuna's log goes through the `optuna` logger (--log-level)
+    optuna.logging.disable_default_handler()  # Optuna's log goes through the logging tree (--log-level)
+    optuna.logging.enable_propagation()
     if out_dir is not None:
         study = open_study(Path(out_dir), meta, resume, objectives, budget, overwrite)
     else:
