@@ -147,15 +147,17 @@ def open_study(out_dir: Path, meta: dict, resume: bool, objectives: Sequence[Obj
                                                        f"not {meta[key]!r}")])
     return optuna.create_study(storage=f"sqlite:///{db}", study_name=STUDY_NAME, load_if_exists=True,
                                directions=[o.direction for o in objectives],
-                               sampler=_sampler(objectives, meta["seed"], budget))
+                               sampler=_sampler(objectives, meta["sampler_seed"], budget))
 
 
 def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective],
              constraints: Sequence[Constraint] = (), budget: int = 20, replications: int | None = None,
              seed: int | None = None, executor: Any = None, out_dir: str | Path | None = None,
              source: str = "<scenario>", resume: bool = False, overwrite: bool = False, parallel_trials: int = 1,
-             base_dir: str | Path | None = None, on_trial: Callable[[dict], None] | None = None) -> OptimizeResult:
-    """Run (or resume) a study of `budget` trials in total and tabulate it."""
+             base_dir: str | Path | None = None, on_trial: Callable[[dict], None] | None = None,
+             sampler_seed: int | None = None) -> OptimizeResult:
+    """Run (or resume) a study of `budget` trials in total and tabulate it. The sampler is seeded
+    with `sampler_seed` (default: the simulation seed), so a study is reproducible."""
     import optuna
 
     from twin.scenario import parse_scenario
@@ -171,6 +173,7 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
         raise ScenarioError("--replications", [("", "a constraint judged on its 95% bound needs >= 2 replications")])
     check_kpis(base, [o.kpi for o in objectives] + [c.kpi for c in constraints], source)
     meta = {"scenario": base.name, "source": source, "seed": seed, "replications": n, "budget": budget,
+            "sampler_seed": seed if sampler_seed is None else sampler_seed,
             "params": [p.text() for p in params], "objectives": [[o.kpi, o.direction] for o in objectives],
             "constraints": [c.text for c in constraints]}
     optuna.logging.disable_default_handler()  # Optuna's log goes through the logging tree (--log-level)
@@ -179,7 +182,7 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
         study = open_study(Path(out_dir), meta, resume, objectives, budget, overwrite)
     else:
         study = optuna.create_study(directions=[o.direction for o in objectives],
-                                    sampler=_sampler(objectives, seed, budget))
+                                    sampler=_sampler(objectives, meta["sampler_seed"], budget))
     finished = [t for t in study.trials if t.state.is_finished()]
     remaining = max(0, budget - len(finished))
     while remaining > 0:
@@ -194,11 +197,26 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
 
 def _run_batch(study, batch, data, params, objectives, constraints, n, seed, executor, source, base_dir,
                on_trial) -> None:
+    """Run a batch of asked trials. A point the study already ran is not run again: with common
+    random numbers its replications would repeat exactly, so its results are copied (0 runs)."""
     from optuna.trial import TrialState
 
+    done = {_key(t.params): t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     points, scenarios, trials = [], [], []
     for trial in batch:
         point = {p.path: p.suggest(trial) for p in params}
+        twin_trial = done.get(_key(trial.params))
+        if twin_trial is not None:
+            for key, value in twin_trial.user_attrs.items():
+                trial.set_user_attr(key, value)
+            trial.set_user_attr("runs", 0)
+            trial.set_user_attr("same_as", twin_trial.number)
+            for name, value in (getattr(twin_trial, "constraints", None) or {}).items():
+                trial.set_constraint(name, value)
+            values = list(twin_trial.values)
+            study.tell(trial, values if len(values) > 1 else values[0])
+            _report(on_trial, trial.number, point, values, None)
+            continue
         try:
             scenarios.append(variant(data, point, source, base_dir))
         except ScenarioError as exc:
@@ -229,6 +247,10 @@ def _run_batch(study, batch, data, params, objectives, constraints, n, seed, exe
         trial.set_user_attr("runs", n)
         study.tell(trial, values if len(values) > 1 else values[0])
         _report(on_trial, trial.number, point, values, None)
+
+
+def _key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 def _report(on_trial, number: int, point: dict, values, error) -> None:
