@@ -13,7 +13,7 @@ import yaml
 
 from tests.helpers import REPO, SCENARIOS
 from twin.scenario import load_scenario_data, parse_scenario
-from twin.simulation import Simulation, json_safe
+from twin.simulation import Simulation
 from twin.studies.sweep import parse_setting, run_sweep
 
 COST = {"currency": "EUR", "equipment_per_server_h": {"wip_press": 40.0, "uniaxial_press": 12.0},

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twin.report import build_report
 from twin.interface.fast import OUTPUT_NAMES
+from twin.report import build_report
 from twin.store import cell_columns
 
 CELL_COLUMNS = cell_columns(OUTPUT_NAMES)

@@ -34,7 +34,13 @@ out = Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
 err = Console(stderr=True)
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID, EXIT_EQUIPMENT = 0, 1, 2, 3
-LogLevel = Enum("LogLevel", {n: n for n in ("debug", "info", "warning", "error", "critical")}, type=str)  # type: ignore[misc]
+class LogLevel(str, Enum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+    critical = "critical"
+
 LIBRARY_LOGGERS = ("asyncua", "optuna", "distributed", "py.warnings")
 
 

@@ -172,7 +172,7 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
     if any(c.chance is None for c in constraints) and n < 2:
         raise ScenarioError("--replications", [("", "a constraint judged on its 95% bound needs >= 2 replications")])
     check_kpis(base, [o.kpi for o in objectives] + [c.kpi for c in constraints], source)
-    meta = {"scenario": base.name, "source": source, "seed": seed, "replications": n, "budget": budget,
+    meta: dict[str, Any] = {"scenario": base.name, "source": source, "seed": seed, "replications": n, "budget": budget,
             "sampler_seed": seed if sampler_seed is None else sampler_seed,
             "params": [p.text() for p in params], "objectives": [[o.kpi, o.direction] for o in objectives],
             "constraints": [c.text for c in constraints]}
