@@ -115,3 +115,35 @@ def axis_titles(fig) -> dict[str, str]:
     layout = fig.to_plotly_json()["layout"]
     return {k: (v.get("title") or {}).get("text", "") for k, v in layout.items()
             if k.startswith(("xaxis", "yaxis")) and isinstance(v, dict)}
+
+
+def small_line() -> dict:
+    """One queue with a server cost: a study on it takes a second."""
+    from tests.helpers import exp, scenario_dict, station
+
+    return scenario_dict({"server": station(exp(0.6), servers=2)}, duration_h=200.0, warmup_h=10.0, replications=2,
+                         seed=9, run={"write_trace": False},
+                         cost={"equipment_per_server_h": {"server": 10.0}, "material_per_cell": 1.0})
+
+
+def optimize_dir(out: Path) -> Path:
+    """A real two-objective study (Pareto front) with a constraint."""
+    from twin.studies.optimize import optimize, parse_constraint, parse_objective
+    from twin.studies.space import parse_param
+
+    optimize(small_line(), [parse_param("stations.server.servers=1:4:int"),
+                            parse_param("source.interarrival_h.mean=0.8:1.5")],
+             [parse_objective("cost_per_good_cell"), parse_objective("mean_cycle_time_h")],
+             [parse_constraint("mean_wip<=6")], budget=6, out_dir=out)
+    return out
+
+
+def sensitivity_dir(out: Path, method: str = "morris") -> Path:
+    from twin.studies.sensitivity import sensitivity
+    from twin.studies.space import parse_param
+
+    params = [parse_param("cost.material_per_cell=1:3"), parse_param("stations.server.servers=1:3:int"),
+              parse_param("source.interarrival_h.mean=0.8:1.5:log")]
+    sensitivity(small_line(), params, method,
+                kpis=["cost_per_good_cell", "mean_wip"], samples=3 if method == "morris" else 4, out_dir=out)
+    return out

@@ -17,7 +17,9 @@ from tests.report_outputs import (
     as_older_output,
     categorical_sweep_dir,
     numeric_sweep_dir,
+    optimize_dir,
     run_dir,
+    sensitivity_dir,
     two_press_data,
 )
 from twin.report import build_report
@@ -42,6 +44,9 @@ BUILDERS = {
     "run-without-optional-records": _bare,
     "sweep-numeric": numeric_sweep_dir,
     "sweep-categorical": categorical_sweep_dir,
+    "optimize-pareto": optimize_dir,
+    "sensitivity-morris": sensitivity_dir,
+    "sensitivity-sobol": lambda d: sensitivity_dir(d, "sobol"),
 }
 
 

@@ -194,6 +194,87 @@ def _clean(v):
     return v
 
 
+OPT_KPIS = st.sampled_from(["cost_per_good_cell", "final_yield", "mean_wip", "utilisation.prep"])
+PARAM_PATHS = st.sampled_from(["stations.p.servers", "stations.p.press.recipe.hold_s", "stations.p.press.spec",
+                               "source.interarrival_h.mean"])
+PARAM_VALUE = st.one_of(st.integers(0, 3600), st.floats(allow_nan=True, allow_infinity=False, width=32), st.none(),
+                        st.sampled_from(["a.yaml", "presses/b.yaml"]))
+
+
+@st.composite
+def optimisations(draw) -> tuple[dict, "pa.Table"]:
+    objectives = draw(st.lists(st.tuples(OPT_KPIS, st.sampled_from(["minimize", "maximize"])), max_size=2,
+                               unique_by=lambda o: o[0]))
+    params = draw(st.lists(PARAM_PATHS, unique=True, max_size=3))
+    constraints = draw(st.lists(st.sampled_from(["final_yield>=0.95", "mean_wip<=5@0.9"]), unique=True, max_size=2))
+    n = draw(st.sampled_from([0, 1, 2, 9]))
+    kinds = {p: draw(st.sampled_from(["int", "float", "text", "mixed"])) for p in params}
+    cols: dict = {"trial": list(range(n)),
+                  "state": [draw(st.sampled_from(["COMPLETE", "FAIL", "RUNNING"])) for _ in range(n)]}
+    for p in params:
+        k = kinds[p]
+        if k == "int":
+            cols[p] = pa.array([draw(st.one_of(st.integers(0, 3600), st.none())) for _ in range(n)], pa.int64())
+        elif k == "float":
+            cols[p] = pa.array([draw(st.one_of(st.floats(width=32), st.none())) for _ in range(n)], pa.float64())
+        else:
+            cols[p] = pa.array([None if (v := draw(PARAM_VALUE)) is None else str(v) for _ in range(n)], pa.string())
+    for kpi in {o[0] for o in objectives} | {c.split("<")[0].split(">")[0] for c in constraints}:
+        for stat in ("mean", "ci95"):
+            if draw(LIKELY):
+                cols[f"{kpi}.{stat}"] = pa.array([_float(draw(NUMBER)) for _ in range(n)], pa.float64())
+    for c in constraints:
+        cols[f"{c}.evidence"] = pa.array([_float(draw(NUMBER)) for _ in range(n)], pa.float64())
+    if draw(LIKELY):
+        cols["feasible"] = pa.array([draw(st.one_of(st.booleans(), st.none())) for _ in range(n)], pa.bool_())
+    cols["runs"] = [draw(st.integers(0, 5)) for _ in range(n)]
+    cols["error"] = [draw(st.sampled_from(["", "stations.p.servers: invalid"])) for _ in range(n)]
+    meta = {"scenario": "gen", "source": "<scenario>", "seed": 1, "replications": 2, "budget": n,
+            "params": [f"{p}=0:1" for p in params], "objectives": [list(o) for o in objectives],
+            "constraints": constraints, "trials": n, "runs": sum(cols["runs"]),
+            "best": draw(st.lists(st.integers(-1, 12), max_size=3)),
+            "importance": {o[0]: draw(st.dictionaries(PARAM_PATHS, st.one_of(st.floats(0, 1), st.just(math.nan))))
+                           for o in objectives if draw(st.booleans())}}
+    return meta, pa.table(cols)
+
+
+@st.composite
+def sensitivities(draw) -> tuple[dict, "pa.Table", "pa.Table | None"]:
+    method = draw(st.sampled_from(["morris", "sobol", "other"]))
+    names = ("mu", "mu_star", "mu_star_conf", "sigma") if method == "morris" else ("S1", "S1_conf", "ST", "ST_conf")
+    kpis = draw(st.lists(OPT_KPIS, unique=True, max_size=3))
+    params = draw(st.lists(PARAM_PATHS, unique=True, max_size=3))
+    keep = [c for c in names if draw(LIKELY)]
+    rows = [(k, p) for k in kpis for p in params]
+    cols: dict = {"kpi": [k for k, _ in rows], "param": [p for _, p in rows], "method": [method] * len(rows)}
+    for c in keep:
+        cols[c] = pa.array([_float(draw(NUMBER)) for _ in rows], pa.float64())
+    samples = pa.table({p: [draw(st.floats(0, 1)) for _ in range(3)] for p in params}) if params and draw(
+        st.booleans()) else None
+    meta = {"scenario": "gen", "source": "<scenario>", "seed": 1, "method": method, "samples": 3, "replications": 2,
+            "params": [f"{p}=0:1" for p in params], "kpis": kpis, "points": 9, "runs": 18}
+    return meta, pa.table(cols) if rows else pa.table({"kpi": pa.array([], pa.string()),
+                                                        "param": pa.array([], pa.string())}), samples
+
+
+def _float(v):
+    if v is None or isinstance(v, float):
+        return v
+    return float(v)
+
+
+def write_optimisation(d: Path, meta: dict, trials) -> None:
+    (d / "optimize.json").write_text(json.dumps(meta))
+    pq.write_table(trials, d / "trials.parquet")
+
+
+def write_sensitivity(d: Path, meta: dict, indices, samples) -> None:
+    (d / "sensitivity.json").write_text(json.dumps(meta))
+    pq.write_table(indices, d / "indices.parquet")
+    if samples is not None:
+        pq.write_table(samples, d / "samples.parquet")
+
+
 def check(d: Path) -> None:
     report = build_report(d)
     assert report.path.exists() and report.path.stat().st_size > 0
@@ -204,7 +285,7 @@ def check(d: Path) -> None:
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.data_too_large])
-SLOW = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+SLOW = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                           HealthCheck.data_too_large])
 
 
@@ -212,6 +293,15 @@ def _run_property(summary, cells, trace, with_cells):
     d = Path(tempfile.mkdtemp(prefix="report-prop-"))
     try:
         write_run(d, summary, cells if with_cells else None, trace)
+        check(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _study_property(write, *parts):
+    d = Path(tempfile.mkdtemp(prefix="report-prop-"))
+    try:
+        write(d, *parts)
         check(d)
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -240,6 +330,32 @@ def test_run_report_never_crashes(summary, cells, trace, with_cells):
 @given(sweep=sweeps())
 def test_sweep_report_never_crashes(sweep):
     _sweep_property(sweep)
+
+
+@FAST
+@given(study=optimisations())
+def test_optimisation_report_never_crashes(study):
+    _study_property(write_optimisation, *study)
+
+
+@FAST
+@given(study=sensitivities())
+def test_sensitivity_report_never_crashes(study):
+    _study_property(write_sensitivity, *study)
+
+
+@pytest.mark.slow
+@SLOW
+@given(study=optimisations())
+def test_optimisation_report_never_crashes_many(study):
+    _study_property(write_optimisation, *study)
+
+
+@pytest.mark.slow
+@SLOW
+@given(study=sensitivities())
+def test_sensitivity_report_never_crashes_many(study):
+    _study_property(write_sensitivity, *study)
 
 
 @pytest.mark.slow

@@ -225,7 +225,7 @@ def tornado(sens: SensitivityOutputs) -> list[Figure]:
         high = 1.0 if method == "sobol" else math.inf
         plus, minus = clipped_errors([v for _, v, _ in vals], [c for _, _, c in vals], 0.0, high)
         fig.add_trace(go().Bar(y=[param_label(p) for p, _, _ in vals], x=[v for _, v, _ in vals], orientation="h",
-                               customdata=[p for p, _, _ in vals], marker_color=colour(i),
+                               customdata=[p for p, _, _ in vals], marker_color=colour(i), name=f"{key} ± 95% CI",
                                error_x=dict(type="data", array=plus, arrayminus=minus, symmetric=False),
                                hovertemplate="%{customdata}: %{x:.4g}<extra>" + extra + "</extra>"))
         if method == "sobol" and "S1" in g.columns:

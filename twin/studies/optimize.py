@@ -174,6 +174,7 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
     check_kpis(base, [o.kpi for o in objectives] + [c.kpi for c in constraints], source)
     meta: dict[str, Any] = {"scenario": base.name, "source": source, "seed": seed, "replications": n, "budget": budget,
             "sampler_seed": seed if sampler_seed is None else sampler_seed,
+            "currency": base.cost.currency if base.cost is not None else None,
             "params": [p.text() for p in params], "objectives": [[o.kpi, o.direction] for o in objectives],
             "constraints": [c.text for c in constraints]}
     optuna.logging.disable_default_handler()  # Optuna's log goes through the logging tree (--log-level)

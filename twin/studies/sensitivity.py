@@ -132,7 +132,8 @@ def sensitivity(data: dict, params: Sequence[Param], method: str = "morris", kpi
     table = pd.DataFrame([{**pt, **{k: float(y[k][i]) for k in names}} for i, pt in enumerate(points)])
     meta = {"scenario": base.name, "source": source, "seed": seed, "method": method, "samples": samples,
             "replications": n, "params": [p.text() for p in params], "kpis": names, "points": len(points),
-            "runs": len(points) * n, "ranking": list(RANKING[method])}
+            "runs": len(points) * n, "ranking": list(RANKING[method]),
+            "currency": base.cost.currency if base.cost is not None else None}
     result = SensitivityResult(indices, table, meta)
     if out_dir is not None:
         write(result, Path(out_dir), overwrite)
