@@ -89,6 +89,8 @@ class Line:
             station.start()
         if self.scenario.run.warmup_h > 0:
             self.env.process(self._warmup())
+        else:
+            self.recorder.snapshot(self.env.now, self.stations)
         self.env.process(self.source.run(self.node(self.scenario.source.first)))
 
     def run(self) -> dict:

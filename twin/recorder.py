@@ -117,15 +117,24 @@ class Recorder:
                     tl.states.append((name, now, *levels))
             st.state.listener = on_state
 
+    def snapshot(self, now: float, stations: Mapping[str, "Station"]) -> None:
+        """Every station's state and queue at the start of the timeline window."""
+        tl = self.timeline
+        if tl is None or not tl.inside(now):
+            return
+        for name, st in stations.items():
+            tl.states.append((name, now, *st.state.levels()))
+            tl.levels.append((name, now, st.queue_length()))
+
     def queue_changed(self, station: "Station", now: float) -> None:
         tl = self.timeline
         if tl is not None and tl.inside(now):
             tl.levels.append((station.name, now, station.queue_length()))
 
-    def press_cycle(self, station: str, meas: "PressMeasurement") -> None:
-        """Keep the first press trace of each press station inside the window."""
+    def press_cycle(self, station: str, meas: "PressMeasurement", started_h: float) -> None:
+        """Keep the first press trace of each press station that starts inside the window."""
         tl = self.timeline
-        if tl is not None and meas.trace is not None and station not in tl.press_traces:
+        if tl is not None and meas.trace is not None and station not in tl.press_traces and tl.inside(started_h):
             tl.press_traces[station] = (meas.run_id, meas.trace)
 
     # --- warm-up and KPIs ----------------------------------------------------------------
@@ -135,6 +144,7 @@ class Recorder:
         self.wip_start = int(self.wip.level)
         for station in stations.values():
             station.reset_stats(now)
+        self.snapshot(now, stations)
 
     def kpis(self, now: float, stations: Mapping[str, "Station"], cost: Callable[[dict], dict[str, float]]) -> dict:
         """This replication's KPIs over the window [warm-up, now]."""

@@ -114,6 +114,7 @@ class BatchStation(Station):
         t_arrive = env.now
         done = env.event()
         self.waiting.append((cell, done, t_arrive))
+        self.ctx.recorder.queue_changed(self, t_arrive)
         arrived, self._arrived = self._arrived, env.event()
         arrived.succeed()
         t_start, t_end = yield done
@@ -144,6 +145,7 @@ class BatchStation(Station):
             if self.waiting:
                 batch = self.waiting[: rule.capacity_cells]
                 del self.waiting[: rule.capacity_cells]
+                self.ctx.recorder.queue_changed(self, env.now)
                 return batch
 
     def _vessel(self) -> Process[None]:
@@ -167,10 +169,11 @@ class BatchStation(Station):
         """One press cycle through the PressPort; a faulty cycle quarantines its cells."""
         env = self.env
         recipe = self._recipe_for(cells)
-        self.state.change(env.now, busy=1)
+        started = env.now
+        self.state.change(started, busy=1)
         meas = yield self.ctx.ports.press.cycle(self.name, recipe, cells)
         self.state.change(env.now, busy=-1)
-        self.ctx.recorder.press_cycle(self.name, meas)
+        self.ctx.recorder.press_cycle(self.name, meas, started)
         group: list["Cell"] = []
         for i, cell in enumerate(cells):
             if not meas.ok or i >= len(meas.cell_pressure_mpa):

@@ -27,7 +27,12 @@ class ProcessStation(Station):
         env = self.env
         t_arrive = env.now
         req = self.servers.request()
-        yield req
+        if req.triggered:
+            yield req
+        else:  # the cell queues: the buffer level changes twice
+            self.ctx.recorder.queue_changed(self, t_arrive)
+            yield req
+            self.ctx.recorder.queue_changed(self, env.now)
         held = yield from self.before_work(cell)
         t_start = env.now
         assert self.process_time is not None
