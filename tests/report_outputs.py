@@ -1,6 +1,5 @@
-"""Output directories for the report tests: real runs and sweeps of shipped scenarios (shortened),
-and the recorder's newer records (station states, buffer levels, press traces, cost breakdown,
-in the layout the recorder documents) added to a real run so every figure has data to draw."""
+"""Output directories for the report tests: real runs, sweeps and studies of shipped scenarios
+(shortened), and a run turned into what an older recorder wrote (no station states, traces, costs)."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from tests.helpers import REPO, SCENARIOS
@@ -40,25 +38,6 @@ def two_press_data(duration_h: float = 40.0, warmup_h: float = 8.0, replications
 
 def run_dir(out: Path, data: dict | None = None) -> Path:
     Simulation(parse_scenario(data or two_press_data())).run(out)
-    return out
-
-
-def add_buffer_levels(out: Path, seed: int = 0) -> Path:
-    """Rows in trace.sqlite's buffer_levels table, in the recorder's documented layout (replication, station,
-    t_h, waiting): today's recorder leaves the table empty, and the report must draw it when it is filled."""
-    rng = np.random.default_rng(seed)
-    summary = json.loads((out / "summary.json").read_text())
-    t0 = summary["warmup_h"]
-    db = sqlite3.connect(out / "trace.sqlite")
-    with db:
-        db.execute("CREATE TABLE IF NOT EXISTS buffer_levels (replication INTEGER, station TEXT, t_h REAL, "
-                   "waiting INTEGER)")
-        for st in summary["utilisation"]:
-            t = t0
-            while t < t0 + 24:
-                db.execute("INSERT INTO buffer_levels VALUES (0,?,?,?)", (st, t, int(rng.integers(0, 12))))
-                t += float(rng.exponential(0.4))
-    db.close()
     return out
 
 

@@ -17,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.report_outputs import (
-    add_buffer_levels,
     as_older_output,
     axis_titles,
     categorical_sweep_dir,
@@ -38,8 +37,8 @@ RUN_FIGURES = {"yield_waterfall", "throughput_wip", "buffer_levels", "utilisatio
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory) -> Path:
-    """A real two-press run with the recorder's newer records (states, buffers, press traces, cost breakdown)."""
-    return add_buffer_levels(run_dir(tmp_path_factory.mktemp("full")))
+    """A real two-press run: station states, buffer levels, press traces and cost breakdown as recorded."""
+    return run_dir(tmp_path_factory.mktemp("full"))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.report_outputs import (
-    add_buffer_levels,
     as_older_output,
     categorical_sweep_dir,
     numeric_sweep_dir,
@@ -40,7 +39,7 @@ def _bare(d: Path) -> Path:
 
 
 BUILDERS = {
-    "run-with-every-record": lambda d: add_buffer_levels(run_dir(d)),
+    "run-with-every-record": run_dir,
     "run-without-optional-records": _bare,
     "sweep-numeric": numeric_sweep_dir,
     "sweep-categorical": categorical_sweep_dir,

@@ -106,6 +106,7 @@ def cell_tables(draw):
                                   pa.string())
         elif name == "press_runs":
             cols[name] = pa.array([draw(st.sampled_from(["", "sim-wip_press-1", "sim-prepress-2,sim-wip_press-3",
+                                                         '["sim-wip_press-4"]', '["a,b", 3]', "[broken",
                                                          "boot-7-run"])) for _ in range(n)], pa.string())
         else:
             typ = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}[kind]

@@ -8,6 +8,7 @@ surface names from twin.cell, so a renamed or added output shows up without a ch
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -70,7 +71,7 @@ def cell_press(run: RunOutputs) -> tuple[Any, str]:
         by_run = dict(zip(runs["run_id"], runs["station"]))
 
     def press_of(text: Any) -> str | None:
-        for run_id in reversed(str(text or "").split(",")):
+        for run_id in reversed(run_ids(text)):
             match = SIM_RUN_ID.match(run_id)
             station = by_run.get(run_id) or (match.group("station") if match else None)
             if station in presses:
@@ -79,6 +80,18 @@ def cell_press(run: RunOutputs) -> tuple[Any, str]:
 
     return cells["press_runs"].map(press_of), "Press per cell taken from its press run ids (cells has no " \
                                               "press_station column)."
+
+
+def run_ids(text: Any) -> list[str]:
+    """The press run ids of a cell: a JSON array, or (older outputs) ids joined with commas."""
+    raw = str(text or "").strip()
+    if raw.startswith("["):
+        try:
+            ids = json.loads(raw)
+        except json.JSONDecodeError:
+            return []
+        return [str(i) for i in ids] if isinstance(ids, list) else []
+    return [r for r in raw.split(",") if r]
 
 
 def interface_by(run: RunOutputs, by: str) -> Figure:

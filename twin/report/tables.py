@@ -12,7 +12,6 @@ from twin.report.units import bounds_of, unit_of
 from twin.stats import format_estimate
 
 
-
 def _interval(name: str, mean: float, hw: float) -> str:
     if not (math.isfinite(mean) and math.isfinite(hw)):
         return "–"
