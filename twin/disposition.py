@@ -37,7 +37,8 @@ class DispositionPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_contact_fraction_min: float = Field(default=0.90, ge=0, le=1)
+    min_contact_fraction_p05: float = Field(
+        default=0.90, ge=0, le=1, description="lowest contact fraction of the 5% lowest-pressure region")
     max_r_int_ohm_cm2: float = Field(default=5.0, gt=0)
     max_p_short: float = Field(default=0.01, ge=0, le=1)
     max_hotspot_factor: float = Field(default=3.0, ge=1)
@@ -67,7 +68,7 @@ def failure_code(q: dict[str, np.ndarray], policy: DispositionPolicy) -> np.ndar
     """
     checks = (
         (REASONS.index("high_resistance"), q["r_int_ohm_cm2"] > policy.max_r_int_ohm_cm2),
-        (REASONS.index("low_contact"), q["contact_fraction_min"] < policy.min_contact_fraction_min),
+        (REASONS.index("low_contact"), q["contact_fraction_p05"] < policy.min_contact_fraction_p05),
         (REASONS.index("hotspot"), q["hotspot_factor"] > policy.max_hotspot_factor),
         (REASONS.index("short_risk"), q["p_short"] > policy.max_p_short),
     )
