@@ -24,13 +24,13 @@ from typing import Any, Sequence
 import simpy
 from asyncua import ua
 
-from adapters.ports import PressMeasurement, Ports
+from adapters.ports import AtmosphereExposure, PressMeasurement, Ports, SurfaceMeasurement
+from adapters.vocabulary import Decision
 from adapters.session import NOT_FOUND, DeviceRefused, DeviceSession, DeviceUnavailable, LinkLost
 from adapters.settings import Binding, Hardware
 
 log = logging.getLogger(__name__)
 SECONDS_PER_H = 3600.0
-DECISION_NAMES = ("accept", "rework", "reject")
 TRACE_GAP_FACTOR = 2.5  # a sample interval this many times the median is a gap
 
 
@@ -68,8 +68,8 @@ class HardwareLink:
     time_scale: float  # simulated seconds per wall second (the plant's)
     runs: list[DeviceRun] = field(default_factory=list)
     dispositions: list[dict] = field(default_factory=list)
-    on_run: Any = None  # callback(DeviceRun) when a run ends (written to the trace store)
-    on_disposition: Any = None  # callback(record) when a decision is queued and when it was sent
+    run_listeners: list[Any] = field(default_factory=list)  # called with each DeviceRun as it ends
+    disposition_listeners: list[Any] = field(default_factory=list)  # called with a decision when queued and sent
     _outbox: asyncio.Queue | None = None
     _sender: asyncio.Task | None = None
     _jobs: int = 0
@@ -106,14 +106,14 @@ class HardwareLink:
         # the simulated time this wall moment maps to (env.now stands still while the twin waits)
         run.sim_end_h = max(self.env.now, self.env.sim_time_of(asyncio.get_running_loop().time()))
         self.runs.append(run)
-        if self.on_run is not None:
-            self.on_run(run)
+        for listener in self.run_listeners:
+            listener(run)
 
     # -- dispositions: queued, delivered in order, retried over reconnects -------------
     def queue_disposition(self, record: dict) -> None:
         self.dispositions.append(record)
-        if self.on_disposition is not None:
-            self.on_disposition(record)
+        for listener in self.disposition_listeners:
+            listener(record)
         if self._outbox is not None:
             self._outbox.put_nowait(record)
 
@@ -135,8 +135,8 @@ class HardwareLink:
                 rec["error"] = repr(exc)
                 log.exception("disposition of %s failed", rec["sample_id"])
             finally:
-                if self.on_disposition is not None:
-                    self.on_disposition(rec)
+                for listener in self.disposition_listeners:
+                    listener(rec)
                 self._outbox.task_done()
 
     def report(self) -> dict:
@@ -166,6 +166,7 @@ async def start_program(session: DeviceSession, template: str, recipe_json: str,
         if sent_to is not None and session.instance != sent_to:
             raise CycleLost(f"{session.device} restarted before confirming job {job}")
         sent_to = session.instance
+        assert sent_to is not None  # connect() learnt the server instance
         args = (template, recipe_json, job, ua.Variant(samples, ua.VariantType.String, is_array=True))
         try:
             run_id = await session.method("ProgramManager/StartProgram", *args, retry=False)
@@ -314,7 +315,7 @@ class OpcuaPressPort:
             run.problem = "; ".join(press_result_problems(values, run.samples))
         run.ok = not run.problem
         link.finish(run)
-        if not run.ok:
+        if not run.ok or values is None:
             log.warning("run %s (%s) on %s quarantined: %s", run.run_id or "-", run.job_id, binding.device,
                         run.problem)
             return PressMeasurement(run.run_id or run.job_id, False, run.status, 0.0, 0.0, math.nan, [], [],
@@ -351,7 +352,7 @@ class OpcuaMetrologyPort:
                         wall_start=time.time(), sim_start_h=self.env.now)
         return self.env.run_coroutine(self._measure(run, binding, cell))
 
-    async def _measure(self, run: DeviceRun, binding: Binding, cell) -> dict | None:
+    async def _measure(self, run: DeviceRun, binding: Binding, cell) -> SurfaceMeasurement | None:
         sid = run.samples[0]
         recipe = {"true": {sid: cell.true_surface}} if binding.send_true_surface and cell.true_surface else {}
         values = await run_program(self.link, run, binding, "MeasureCollector", json.dumps(recipe),
@@ -364,7 +365,7 @@ class OpcuaMetrologyPort:
             elif not all(math.isfinite(v) for v in got.values()):
                 run.problem = "measurement incomplete"
             else:
-                surface = got
+                surface = SurfaceMeasurement(**got)
         run.ok = surface is not None
         self.link.finish(run)
         return surface
@@ -388,19 +389,19 @@ class OpcuaGloveboxPort:
         wall = self.env.wall_time_of(sim_h) - loop.time() + time.time()
         return datetime.fromtimestamp(wall, tz=timezone.utc)
 
-    async def _exposure(self, resource: str, t_start_h: float, t_end_h: float) -> dict:
+    async def _exposure(self, resource: str, t_start_h: float, t_end_h: float) -> AtmosphereExposure:
         session = self.link.sessions[resource]
         try:
             o2, h2o, excursion = await session.method(
                 "Atmosphere/MaxBetween", ua.Variant(self._epoch(t_start_h), ua.VariantType.DateTime),
                 ua.Variant(self._epoch(t_end_h), ua.VariantType.DateTime))
-            return {"o2_ppm_max": float(o2), "h2o_ppm_max": float(h2o), "excursion": bool(excursion)}
+            return AtmosphereExposure(float(o2), float(h2o), bool(excursion))
         except (DeviceRefused, DeviceUnavailable) as exc:
             log.warning("atmosphere of %s unknown (%s): cell quarantined", resource, exc)
         except Exception:
             log.exception("atmosphere query on %s failed", resource)
         # Unknown atmosphere is treated as an excursion: the cell is never accepted on a guess.
-        return {"o2_ppm_max": math.nan, "h2o_ppm_max": math.nan, "excursion": True}
+        return AtmosphereExposure(math.nan, math.nan, True)
 
 
 class OpcuaDispositionPort:
@@ -419,7 +420,7 @@ class OpcuaDispositionPort:
             return None
         self.link.queue_disposition({
             "binding": binding, "device": self.link.hardware.bindings[binding].device, "run_id": run_id,
-            "sample_id": self.link.sample_id(cell), "cell_id": cell.id, "decision": DECISION_NAMES[decision],
+            "sample_id": self.link.sample_id(cell), "cell_id": cell.id, "decision": Decision(decision).wire_name,
             "reason": reason, "sim_h": self.link.env.now,
         })
         return None
@@ -428,15 +429,12 @@ class OpcuaDispositionPort:
 def hardware_ports(link: HardwareLink, sim: Ports, press_wall_s, metrology_wall_s) -> Ports:
     """The line's ports: bound stations on equipment, the rest on `sim`."""
     press_of_run: dict[str, str] = {}
-    previous = link.on_run
 
     def remember(run: DeviceRun) -> None:
         if run.run_id:  # also a failed run: its cells' reject goes to the device that ran it
             press_of_run[run.run_id] = run.station
-        if previous is not None:
-            previous(run)
 
-    link.on_run = remember
+    link.run_listeners.append(remember)
     return Ports(
         press=OpcuaPressPort(link, sim.press, press_wall_s),
         metrology=OpcuaMetrologyPort(link, sim.metrology, metrology_wall_s),

@@ -105,8 +105,9 @@ class DeviceSession:
         if self.conn.security_policy != "None":
             from asyncua.crypto import security_policies as sp
 
-            policy = {"Basic256Sha256": sp.SecurityPolicyBasic256Sha256,
-                      "Aes256_Sha256_RsaPss": sp.SecurityPolicyAes256Sha256RsaPss}[self.conn.security_policy]
+            policies: dict[str, Any] = {"Basic256Sha256": sp.SecurityPolicyBasic256Sha256,
+                                        "Aes256_Sha256_RsaPss": sp.SecurityPolicyAes256Sha256RsaPss}
+            policy = policies[self.conn.security_policy]
             assert self.client_cert is not None
             await client.set_security(policy, str(self.client_cert[0]), str(self.client_cert[1]),
                                       mode=ua.MessageSecurityMode.SignAndEncrypt)

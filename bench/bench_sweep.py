@@ -19,7 +19,7 @@ from pathlib import Path
 from twin.experiment import executor_for, run_points, run_tasks
 from twin.scenario import load_scenario_data
 from twin.simulation import json_safe
-from twin.sweep import Grid, parse_setting
+from twin.studies.sweep import Grid, parse_setting
 
 REPO = Path(__file__).resolve().parent.parent
 

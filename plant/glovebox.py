@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 SPECIES: tuple[str, str] = ("o2_ppm", "h2o_ppm")
@@ -52,15 +50,11 @@ class GloveboxSpec(BaseModel):
     sample_rate_hz: float = Field(gt=0)
 
 
-def load_glovebox_spec(name_or_path: str | Path = "glovebox") -> GloveboxSpec:
-    """The shipped glovebox spec (``glovebox``) or a YAML file path."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        text = path.read_text(encoding="utf-8")
-    else:
-        text = resources.files("plant").joinpath("specs", f"{name_or_path}.yaml").read_text(
-            encoding="utf-8")
-    return GloveboxSpec.model_validate(yaml.safe_load(text))
+def load_glovebox_spec(name_or_path: str | Path = "glovebox", base_dir: Path | None = None) -> GloveboxSpec:
+    """The shipped glovebox spec (``glovebox``) or a YAML file path (see plant.spec_files)."""
+    from plant.spec_files import load_spec
+
+    return load_spec(GloveboxSpec, name_or_path, base_dir)
 
 
 @dataclass

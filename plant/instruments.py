@@ -20,7 +20,7 @@ import numpy as np
 
 from plant.devices import Device, ProgramError, Reading, Run, RunResult, json_floats
 from plant.glovebox import GloveboxAtmosphere, GloveboxSpec, load_glovebox_spec
-from plant.metrology import (MEASURE_KEYS, CollectorLotSpec, ProfilometerSpec, load_collector_lot,
+from plant.metrology import (MEASURE_KEYS, CollectorLot, ProfilometerSpec, load_collector_lot,
                              load_profilometer_spec, measure, measure_duration_s, sample_lot)
 from plant.plantfile import DeviceConfig, PlantFile
 
@@ -150,7 +150,7 @@ class ProfilometerDevice(Device):
     def __init__(self, cfg: DeviceConfig, plant: PlantFile, start_wall: float) -> None:
         super().__init__(cfg, plant, start_wall)
         self.spec: ProfilometerSpec = load_profilometer_spec(cfg.spec or "profilometer")
-        self.lot: CollectorLotSpec = load_collector_lot(cfg.collector_lot)
+        self.lot: CollectorLot = load_collector_lot(cfg.collector_lot)
         self.capacity = self.spec.capacity_samples
 
     def identification(self) -> dict[str, str]:

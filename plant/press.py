@@ -21,14 +21,11 @@ truncated). ``abort_at_s`` vents early (status Aborted), reproducibly for a give
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.signal import lfilter
 
 PressKind = Literal[
     "manual_uniaxial", "automatic_uniaxial", "heated_uniaxial", "glovebox_uniaxial", "cip", "wip"
@@ -76,6 +73,19 @@ class PressSpec(BaseModel):
     comm_loss_at_frac: float = Field(gt=0, lt=1, description="share of cycle after which link drops")
     serial_prefix: str = "SN"
 
+    def on_cell_mpa(self, applied_mpa: float) -> float:
+        """Mean pressure a cell sees when the press applies `applied_mpa` (its tooling transmits a share)."""
+        return applied_mpa * self.transmission_frac
+
+    def applied_for_cell_mpa(self, on_cell_mpa: float) -> float:
+        """What the press must apply for `on_cell_mpa` on the cell, capped at its limit."""
+        return min(on_cell_mpa / self.transmission_frac, self.max_pressure_mpa)
+
+    @property
+    def max_on_cell_mpa(self) -> float:
+        """The highest mean pressure this press can put on a cell."""
+        return self.on_cell_mpa(self.max_pressure_mpa)
+
 
 class Recipe(BaseModel):
     """One press program's parameters."""
@@ -97,24 +107,11 @@ class RecipeError(ValueError):
         self.field = field_name
 
 
-_SPEC_DIR = "specs"
+def load_press_spec(name_or_path: str | Path, base_dir: Path | None = None) -> PressSpec:
+    """A shipped spec by kind name (``wip``, ``cip``, ...) or a YAML file path (see plant.spec_files)."""
+    from plant.spec_files import load_spec
 
-
-def load_press_spec(name_or_path: str | Path) -> PressSpec:
-    """A shipped spec by kind name (``wip``, ``cip``, ...) or a YAML file path."""
-    text = _read_spec_text(str(name_or_path))
-    return PressSpec.model_validate(yaml.safe_load(text))
-
-
-def _read_spec_text(name_or_path: str) -> str:
-    """YAML text of a shipped spec (by stem) or of a file on disk."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path.read_text(encoding="utf-8")
-    res = resources.files("plant").joinpath(_SPEC_DIR, f"{name_or_path}.yaml")
-    if not res.is_file():
-        raise FileNotFoundError(f"no shipped spec named {name_or_path!r}")
-    return res.read_text(encoding="utf-8")
+    return load_spec(PressSpec, name_or_path, base_dir)
 
 
 def check_recipe(spec: PressSpec, recipe: Recipe) -> None:
@@ -233,6 +230,8 @@ def simulate_cycle(
         sp = np.where(t >= t_dec0, np.maximum(p_set_hold - recipe.decompression_rate_mpa_s
                                               * (t - t_dec0), 0.0), sp)
     a = np.exp(-dt / spec.controller_time_constant_s)
+    from scipy.signal import lfilter  # lazy: validating a scenario must not pay for scipy.signal
+
     p_true = lfilter([1.0 - a], [1.0, -a], sp)
 
     if "leak" in faults and not has_over:
@@ -295,7 +294,7 @@ def simulate_cycle(
         status = "Fault"
 
     if n_hold:
-        cell_p = hold_mean * spec.transmission_frac * (1.0 + spec.cell_spread_frac * z_cell)
+        cell_p = spec.on_cell_mpa(hold_mean) * (1.0 + spec.cell_spread_frac * z_cell)
         cell_cv = spec.pressure_cv * np.exp(spec.cv_spread_frac * z_cv
                                             - 0.5 * spec.cv_spread_frac ** 2)
         between = float(cell_p.std() / cell_p.mean()) if n_cells > 1 else 0.0

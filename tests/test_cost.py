@@ -7,7 +7,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from twin.cost import CostModel, cost_breakdown, cost_per_good_cell
+from twin.cost import CostModel, cost_breakdown
 from twin.scenario import ScenarioError, parse_scenario
 from twin.simulation import Simulation
 
@@ -81,13 +81,26 @@ def test_kpi_in_every_replication_matches_the_formula():
 
 def test_without_a_cost_section_the_kpi_is_not_a_number():
     sc = parse_scenario(line())
-    assert math.isnan(cost_per_good_cell(sc, {"cells_accepted": 10}))
-    assert math.isnan(Simulation(sc, replications=1).run().summary["cost_per_good_cell"])
+    summary = Simulation(sc, replications=1).run().summary
+    assert math.isnan(summary["cost_per_good_cell"])
+    assert summary["cost_breakdown"] == {} and summary["currency"] is None
 
 
 def test_no_good_cells_gives_nan_not_a_division_error():
-    sc = parse_scenario(line(COST))
-    assert math.isnan(cost_per_good_cell(sc, {"cells_accepted": 0}))
+    data = line(COST)
+    data["stations"]["check"]["fixed"] = {"p_accept": 0.0, "p_reject": 1.0}
+    summary = Simulation(parse_scenario(data), replications=1).run().summary
+    assert summary["cells_accepted"] == 0 and summary["cells_rejected"] > 0
+    assert math.isnan(summary["cost_per_good_cell"])
+    assert all(math.isnan(v) for v in summary["cost_breakdown"].values())
+
+
+def test_breakdown_per_good_cell_adds_up_to_the_kpi():
+    summary = Simulation(parse_scenario(line(COST)), replications=1).run().summary
+    rep = summary["per_replication"][0]
+    assert sum(rep["cost_breakdown"].values()) == pytest.approx(rep["cost_per_good_cell"])
+    assert set(rep["cost_breakdown"]) == {"equipment", "materials", "scrap", "rework", "overhead"}
+    assert summary["currency"] == "EUR"
 
 
 def test_expect_on_cost_per_good_cell():

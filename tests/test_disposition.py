@@ -116,7 +116,7 @@ def test_repress_recipe_applies_the_cell_pressure_through_the_tooling_within_lim
 def test_repress_is_predicted_on_the_press_that_pressed_the_cell():
     """Each press caps the predicted re-press at what it can put on a cell (limit x transmission)."""
     line = _line_of("scenarios/whatif_isostatic_vs_uniaxial.yaml")
-    caps = line.quality.cell_pressure_cap_mpa
+    caps = line.stations["wip_inspection"].quality.cell_pressure_cap_mpa
     wip, uni = line.stations["wip_press"].spec, line.stations["uniaxial_press"].spec
     assert caps["wip_press"] == pytest.approx(wip.max_pressure_mpa * wip.transmission_frac)
     assert caps["uniaxial_press"] == pytest.approx(uni.max_pressure_mpa * uni.transmission_frac)

@@ -83,6 +83,7 @@ def invariant_runs():
 INVARIANT_CASES = ["mm1", "jackson", "tandem_blocking", "batch_timeout", "rework_line", "baseline"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", INVARIANT_CASES)
 def test_littles_law_every_replication(invariant_runs, case):
     """L = lambda W per replication, with lambda the departure rate in the window. Only the
@@ -93,6 +94,7 @@ def test_littles_law_every_replication(invariant_runs, case):
         assert X * W == pytest.approx(L, rel=0.03), f"{case}: L={L:.4g}, lambda*W={X * W:.4g}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", INVARIANT_CASES)
 def test_flow_conservation_every_replication(invariant_runs, case):
     """started + WIP at the start of the window = accepted + rejected + WIP at the end, exactly."""
@@ -101,12 +103,14 @@ def test_flow_conservation_every_replication(invariant_runs, case):
         assert rep["cells_started"] > 100
 
 
+@pytest.mark.slow
 def test_rework_line_exercises_rework_and_scrap(invariant_runs):
     s = invariant_runs["rework_line"]
     assert s["cells_reworked"] > 50 and s["cells_rejected"] > 50
     assert s["first_pass_yield"] < s["final_yield"] < 1.0
 
 
+@pytest.mark.slow
 def test_ci95_is_the_student_t_half_width(invariant_runs):
     """ci95 = t(0.975, n-1) * s / sqrt(n) across replications, recomputed here."""
     s = invariant_runs["mm1"]

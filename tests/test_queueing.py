@@ -121,6 +121,7 @@ def mm1_run():
     return sc, summary, reps
 
 
+@pytest.mark.slow
 def test_mm1_matches_theory(mm1_run):
     sc, summary, reps = mm1_run
     lam, mean_s, c, name = _single_station(sc)
@@ -149,6 +150,7 @@ def mmc_run():
     return sc, summary, reps
 
 
+@pytest.mark.slow
 def test_mmc_matches_erlang_c(mmc_run):
     sc, summary, reps = mmc_run
     lam, mean_s, c, name = _single_station(sc)
@@ -217,6 +219,7 @@ def test_jackson_traffic_equations_by_hand():
     assert th["throughput"] == pytest.approx(0.9375)
 
 
+@pytest.mark.slow
 def test_jackson_network_matches_product_form(jackson_run):
     sc, summary, reps = jackson_run
     th = jackson_theory(sc)

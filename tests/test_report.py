@@ -18,7 +18,7 @@ from twin.cli import app
 from twin.report import build_report
 from twin.scenario import parse_scenario
 from twin.simulation import Simulation
-from twin.sweep import parse_setting, run_sweep
+from twin.studies.sweep import parse_setting, run_sweep
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RUN_FIGURES = {"throughput_wip", "utilisation", "reject_pareto", "quality_distributions"}

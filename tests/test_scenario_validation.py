@@ -154,7 +154,7 @@ def test_schema_is_valid_json_schema():
     assert {"run", "source", "lots", "stations"} <= set(schema["required"])
     assert schema.get("additionalProperties") is False  # unknown fields are errors
     defs = schema["$defs"]
-    for kind in ("ProcessStation", "MetrologyStation", "GloveboxStation", "BatchStation", "InspectStation"):
+    for kind in ("ProcessConfig", "MetrologyConfig", "GloveboxConfig", "BatchConfig", "InspectConfig"):
         assert kind in defs
     try:
         import jsonschema

@@ -15,7 +15,7 @@ from twin.experiment import kpi_of, run_points
 from twin.scenario import ScenarioError, load_scenario, load_scenario_data, parse_scenario
 from twin.simulation import Simulation
 from twin.stats import t_halfwidth
-from twin.sweep import Grid, apply_setting, parse_setting, run_sweep
+from twin.studies.sweep import Grid, apply_setting, parse_setting, run_sweep
 
 REPO = Path(__file__).resolve().parent.parent
 WHATIFS = ("whatif_press_precision", "whatif_flatness_spec", "whatif_vessel_count")

@@ -52,7 +52,7 @@ def violated(cell, policy: DispositionPolicy) -> set[str]:
         "low_contact": q["contact_fraction_min"] < policy.min_contact_fraction_min,
         "hotspot": q["hotspot_factor"] > policy.max_hotspot_factor,
         "short_risk": q["p_short"] > policy.max_p_short,
-        "pv_peak": cell.surface["pv_um"] > policy.max_pv_um,
+        "pv_peak": cell.surface.pv_um > policy.max_pv_um,
     }
     return {name for name, bad in checks.items() if bad}
 
@@ -68,7 +68,7 @@ class RecordingDisposition:
         self.inspected: Counter = Counter()
 
     def report(self, station: str, cell, decision: int, reason: str) -> None:
-        if self.line.env.now < self.line.warmup_h:
+        if self.line.env.now < self.line.scenario.run.warmup_h:
             return None
         self.inspected[cell.press_station] += 1
         if decision != ACCEPT:

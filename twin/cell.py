@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
-SURFACE_KEYS = ("sq_um", "sdq", "pv_um", "waviness_um", "waviness_mm")
+from twin.lots import SURFACE_KEYS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adapters.ports import SurfaceMeasurement
+
+__all__ = ["Cell", "SURFACE_KEYS"]
 
 
 class Cell:
@@ -25,9 +31,9 @@ class Cell:
         self.outcome: str | None = None
         self.reason = ""
         self.reworks = 0
-        self.slot = None
-        self.true_surface: dict | None = None
-        self.surface: dict | None = None
+        self.slot: Any = None
+        self.true_surface: dict[str, float] | None = None
+        self.surface: SurfaceMeasurement | None = None
         self.pressure_mpa = 0.0
         self.pressure_cv = math.nan
         self.hold_s = 0.0
@@ -35,8 +41,8 @@ class Cell:
         self.press_runs: list[str] = []
         self.rework_pressure_mpa = 0.0
         self.rework_hold_s = 0.0
-        self.quality: dict | None = None
-        self.pending = None
+        self.quality: dict[str, Any] | None = None
+        self.pending: list[Cell] | None = None
         self.h2o_max_ppm = math.nan
         self.quarantined = False
         self.press_station = ""

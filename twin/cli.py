@@ -38,22 +38,22 @@ def _load(path: Path):
 
 
 def _kpi_table(summary: dict) -> Table:
-    from twin.scenario import SCALAR_KPIS
+    from twin.kpis import table_rows
 
-    ci = summary["ci95"]
     table = Table(title=f"{summary['scenario']}: {summary['replications']} replication(s), "
                         f"{summary['sim_time_h']:g} h after {summary['warmup_h']:g} h warm-up (mean ± 95% CI)")
     table.add_column("KPI")
     table.add_column("value", justify="right")
-    for k in SCALAR_KPIS:
-        table.add_row(k, format_estimate(summary.get(k), ci.get(k)))
-    for station, u in summary["utilisation"].items():
-        table.add_row(f"utilisation.{station}", format_estimate(u, ci["utilisation"].get(station)))
+    table.add_column("unit")
+    for name, value, halfwidth, unit in table_rows(summary):
+        if name.startswith(("availability.", "blocked.", "starved.", "yield_by_")):
+            continue  # per-station detail: in summary.json and the report
+        table.add_row(name, format_estimate(value, halfwidth), unit)
     for reason, n in summary.get("reject_reasons", {}).items():
-        table.add_row(f"rejects: {reason}", format_estimate(float(n)))
+        table.add_row(f"rejects: {reason}", format_estimate(float(n)), "cells")
     for e in summary.get("expectations", []):
         mark = "[green]pass[/]" if e["passed"] else "[bold red]FAIL[/]"
-        table.add_row(f"expect {e['kpi']} in [{e['min']}, {e['max']}]", f"{format_estimate(e['value'])} {mark}")
+        table.add_row(f"expect {e['kpi']} in [{e['min']}, {e['max']}]", f"{format_estimate(e['value'])} {mark}", "")
     return table
 
 
@@ -62,7 +62,7 @@ def run(
     scenario: Path = typer.Argument(..., help="scenario YAML file"),
     out_dir: Path = typer.Option(Path("out"), "--out", help="directory for summary.json, cells.parquet, trace.sqlite"),
     replications: Optional[int] = typer.Option(None, min=1, help="override run.replications"),
-    seed: Optional[int] = typer.Option(None, min=0, help="override run.seed"),
+    seed: Optional[int] = typer.Option(None, min=0, max=2**63 - 1, help="override run.seed"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of a table"),
 ):
     """Run a scenario's replications and check its `expect:` block."""
@@ -99,9 +99,6 @@ def schema():
     sys.stdout.write(json_schema() + "\n")
 
 
-DECISIONS = {0: "accept", 1: "rework", 2: "reject"}
-
-
 @app.command()
 def interface(
     pressure_mpa: float = typer.Option(490.0, min=0, help="achieved hold pressure"),
@@ -118,22 +115,23 @@ def interface(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ):
     """Evaluate the interface-quality model for one cell."""
+    from adapters.vocabulary import Decision
     from twin.interface import evaluate
 
-    params = policy = None
+    params = policy = model = None
     if scenario is not None:
         sc = _load(scenario)
-        params, policy = sc.quality.interface, sc.quality.disposition
+        params, policy, model = sc.resolved.interface_params, sc.quality.disposition, sc.resolved.interface_model
     inputs = dict(pressure_mpa=pressure_mpa, pressure_cv=pressure_cv, hold_s=hold_s, temperature_c=temperature_c,
                   sq_um=sq_um, sdq=sdq, pv_um=pv_um, waviness_um=waviness_um, waviness_mm=waviness_mm,
                   current_ma_cm2=current_ma_cm2)
     try:
-        result = evaluate(**inputs, params=params, policy=policy)
+        result = evaluate(**inputs, params=params, policy=policy, model=model)
     except ValueError as exc:
         err.print(f"[bold red]invalid input[/]: {exc}")
         raise typer.Exit(EXIT_INVALID)
     values = {k: (v.item() if hasattr(v, "item") else v) for k, v in result.items()}
-    values["decision_name"] = DECISIONS.get(int(values["decision"]), "?")
+    values["decision_name"] = Decision(int(values["decision"])).wire_name
     if as_json:
         out.print_json(json.dumps({"inputs": inputs, "outputs": values}))
         return
@@ -153,13 +151,13 @@ def hil(
     time_scale: Optional[float] = typer.Option(None, "--time-scale", min=0,
                                                help="simulated s per wall s (default: the plant file's; "
                                                     "must match the plant's)"),
-    seed: Optional[int] = typer.Option(None, min=0, help="override run.seed"),
+    seed: Optional[int] = typer.Option(None, min=0, max=2**63 - 1, help="override run.seed"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of tables"),
 ):
     """Run a scenario with its bound stations on OPC UA equipment (exit 3: equipment unreachable)."""
     from plant.plantfile import load_plant_file
-    from twin.hil import HardwareRun, HilSetupError
-    from twin.simulation import json_safe
+    from twin.hil import EquipmentUnreachable, HilSetupError, PlantEquipment
+    from twin.simulation import Simulation, json_safe
 
     sc = _load(scenario)
     try:
@@ -168,12 +166,15 @@ def hil(
         err.print(f"[bold red]invalid plant file[/] {plant_file}: {exc}")
         raise typer.Exit(EXIT_INVALID)
     try:
-        hw_run = HardwareRun(sc, pf, time_scale=time_scale, seed=seed, scenario_dir=scenario.resolve().parent)
-        result = hw_run.run(out_dir)
+        sim = Simulation(sc, seed=seed, ports=PlantEquipment(pf, time_scale=time_scale,
+                                                             scenario_dir=scenario.resolve().parent))
+        result = sim.run(out_dir)
+    except EquipmentUnreachable as exc:
+        err.print(f"[bold red]equipment[/]: {exc}")
+        raise typer.Exit(EXIT_EQUIPMENT)
     except HilSetupError as exc:
-        unreachable = "not reachable" in str(exc)
-        err.print(f"[bold red]{'equipment' if unreachable else 'invalid hardware setup'}[/]: {exc}")
-        raise typer.Exit(EXIT_EQUIPMENT if unreachable else EXIT_INVALID)
+        err.print(f"[bold red]invalid hardware setup[/]: {exc}")
+        raise typer.Exit(EXIT_INVALID)
     if as_json:
         out.print_json(json.dumps(json_safe(result.summary)))
     else:
@@ -256,7 +257,7 @@ def sweep(
     scenario: Path = typer.Argument(..., help="scenario YAML file"),
     settings: List[str] = typer.Option([], "--set", help="PATH=V1,V2,... into the scenario data (repeatable)"),
     replications: Optional[int] = typer.Option(None, min=1, help="replications per grid point"),
-    seed: Optional[int] = typer.Option(None, min=0, help="override run.seed"),
+    seed: Optional[int] = typer.Option(None, min=0, max=2**63 - 1, help="override run.seed"),
     workers: int = typer.Option(1, min=1, help="local worker processes"),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786"),
     target_ci: Optional[str] = typer.Option(None, "--target-ci",
@@ -269,7 +270,7 @@ def sweep(
 
     from twin.experiment import executor_for
     from twin.scenario import ScenarioError, load_scenario_data
-    from twin.sweep import parse_setting, run_sweep, total_runs
+    from twin.studies.sweep import parse_setting, run_sweep, total_runs
 
     target = None
     try:
@@ -295,7 +296,7 @@ def sweep(
                 progress.advance(task)
 
             result = run_sweep(data, parsed, str(scenario), replications, seed, executor, target,
-                               max_replications, out_dir, on_result=advance)
+                               max_replications, out_dir, on_result=advance, base_dir=scenario.resolve().parent)
     except ScenarioError as exc:
         _scenario_error(exc)
     except (OSError, RuntimeError, TimeoutError) as exc:

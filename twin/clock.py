@@ -134,7 +134,7 @@ class AsyncRealtimeEnvironment(simpy.Environment):
         """Run `coro` as an asyncio task; the returned event succeeds with its result or
         fails with its exception when it finishes. Call while `run()` is active."""
         ev = self.external_event()
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._task_done(ev, t))
         return ev
@@ -175,7 +175,7 @@ class AsyncRealtimeEnvironment(simpy.Environment):
                 ev.fail(value)
 
     # -- running -------------------------------------------------------------------
-    async def run(self, until: SimTime | simpy.Event | None = None) -> Any:  # type: ignore[override]
+    async def run(self, until: SimTime | simpy.Event | None = None) -> Any:
         """Process events paced by the wall clock until sim time `until` (events at
         exactly `until` are left, as in SimPy), until the event `until` is processed, or,
         with no `until`, until nothing is scheduled and no external event is awaited.
@@ -228,7 +228,7 @@ class AsyncRealtimeEnvironment(simpy.Environment):
         self._waiter = waiter
         handle = None
         if delay is not None:
-            handle = loop.call_later(delay, lambda: waiter.done() or waiter.set_result(False))
+            handle = loop.call_later(delay, lambda: None if waiter.done() else waiter.set_result(False))
         try:
             return await waiter
         finally:

@@ -8,7 +8,6 @@ and every cost is divided by the good (accepted) cells of the same window.
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,13 +45,3 @@ def cost_breakdown(cost: CostModel, servers: Mapping[str, int], window_h: float,
         "rework": cost.rework_per_cell * kpis["cells_reworked"],
         "overhead": cost.overhead_per_h * window_h,
     }
-
-
-def cost_per_good_cell(scenario, kpis: Mapping) -> float:
-    """The `cost_per_good_cell` KPI of one replication (nan without a cost section or good cells)."""
-    cost: CostModel | None = getattr(scenario, "cost", None)
-    if cost is None or not kpis.get("cells_accepted"):
-        return math.nan
-    servers = {name: st.servers for name, st in scenario.stations.items()}
-    window_h = scenario.run.duration_h - scenario.run.warmup_h
-    return sum(cost_breakdown(cost, servers, window_h, kpis).values()) / kpis["cells_accepted"]

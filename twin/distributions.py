@@ -8,7 +8,7 @@ Generator, so a scalar draw in the simulation's hot path costs one `next()`.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Callable, Literal, Union
+from typing import Annotated, Callable, Iterator, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,7 +17,7 @@ BLOCK = 512
 
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} cannot draw")
@@ -25,6 +25,16 @@ class _Dist(BaseModel):
     @property
     def mean_value(self) -> float:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} has no mean")
+
+    def from_normal(self, z: np.ndarray) -> np.ndarray:
+        """Values with this distribution from standard-normal scores `z` (the inverse CDF at
+        Phi(z)): how a Gaussian copula gives correlated draws with these marginals."""
+        from scipy.special import ndtr
+
+        return self._ppf(ndtr(z))
+
+    def _ppf(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise TypeError(f"{type(self).__name__} has no quantile function")
 
 
 class Fixed(_Dist):
@@ -40,6 +50,9 @@ class Fixed(_Dist):
     def mean_value(self):
         return self.value
 
+    def from_normal(self, z):
+        return np.full(np.shape(z), self.value)
+
 
 class Uniform(_Dist):
     dist: Literal["uniform"]
@@ -54,6 +67,9 @@ class Uniform(_Dist):
 
     def draw(self, rng, n):
         return rng.uniform(self.low, self.high, n)
+
+    def _ppf(self, u):
+        return self.low + (self.high - self.low) * u
 
     @property
     def mean_value(self):
@@ -74,6 +90,12 @@ class Triangular(_Dist):
 
     def draw(self, rng, n):
         return rng.triangular(self.low, self.mode, self.high, n)
+
+    def _ppf(self, u):
+        from scipy.stats import triang
+
+        width = self.high - self.low
+        return triang.ppf(u, (self.mode - self.low) / width, loc=self.low, scale=width)
 
     @property
     def mean_value(self):
@@ -106,6 +128,15 @@ class Normal(_Dist):
         b = (self.high - self.mean) / self.sd
         return truncnorm.rvs(a, b, loc=self.mean, scale=self.sd, size=n, random_state=rng)
 
+    def _ppf(self, u):
+        if self.sd == 0:
+            return np.full(np.shape(u), self.mean)
+        from scipy.stats import truncnorm
+
+        a = (self.low - self.mean) / self.sd
+        b = (self.high - self.mean) / self.sd
+        return truncnorm.ppf(u, a, b, loc=self.mean, scale=self.sd)
+
     @property
     def mean_value(self):
         if self.sd == 0:
@@ -118,13 +149,28 @@ class Normal(_Dist):
 
 
 class Lognormal(_Dist):
-    """Lognormal given the mean and standard deviation of the variable itself."""
+    """Lognormal, given the mean and standard deviation of the variable itself, or its median
+    and geometric standard deviation (gsd >= 1)."""
 
     dist: Literal["lognormal"]
-    mean: float = Field(gt=0)
-    sd: float = Field(ge=0)
+    mean: float | None = Field(default=None, gt=0)
+    sd: float | None = Field(default=None, ge=0)
+    median: float | None = Field(default=None, gt=0)
+    gsd: float | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        by_moments = self.mean is not None and self.sd is not None
+        by_median = self.median is not None and self.gsd is not None
+        given = [k for k in ("mean", "sd", "median", "gsd") if getattr(self, k) is not None]
+        if by_moments == by_median or len(given) != 2:
+            raise ValueError("give either mean and sd, or median and gsd")
+        return self
 
     def _mu_sigma(self) -> tuple[float, float]:
+        if self.median is not None and self.gsd is not None:
+            return math.log(self.median), math.log(self.gsd)
+        assert self.mean is not None and self.sd is not None
         s2 = math.log1p((self.sd / self.mean) ** 2)
         return math.log(self.mean) - 0.5 * s2, math.sqrt(s2)
 
@@ -132,9 +178,16 @@ class Lognormal(_Dist):
         mu, sigma = self._mu_sigma()
         return rng.lognormal(mu, sigma, n)
 
+    def from_normal(self, z):
+        mu, sigma = self._mu_sigma()
+        return np.exp(mu + sigma * np.asarray(z, dtype=float))
+
     @property
     def mean_value(self):
-        return self.mean
+        if self.mean is not None:
+            return self.mean
+        mu, sigma = self._mu_sigma()
+        return math.exp(mu + 0.5 * sigma * sigma)
 
 
 class Exponential(_Dist):
@@ -143,6 +196,11 @@ class Exponential(_Dist):
 
     def draw(self, rng, n):
         return rng.exponential(self.mean, n)
+
+    def from_normal(self, z):
+        from scipy.special import log_ndtr
+
+        return -self.mean * log_ndtr(-np.asarray(z, dtype=float))
 
     @property
     def mean_value(self):
@@ -156,6 +214,11 @@ class Weibull(_Dist):
 
     def draw(self, rng, n):
         return self.scale * rng.weibull(self.shape, n)
+
+    def from_normal(self, z):
+        from scipy.special import log_ndtr
+
+        return self.scale * (-log_ndtr(-np.asarray(z, dtype=float))) ** (1.0 / self.shape)
 
     @property
     def mean_value(self):
@@ -189,6 +252,15 @@ class Empirical(_Dist):
     def draw(self, rng, n):
         return rng.choice(np.asarray(self.values, dtype=float), size=n, p=self._p())
 
+    def _ppf(self, u):
+        v = np.asarray(self.values, dtype=float)
+        p = self._p()
+        w = np.full(v.size, 1.0 / v.size) if p is None else p
+        order = np.argsort(v, kind="stable")
+        cum = np.cumsum(w[order])
+        cum[-1] = 1.0
+        return v[order][np.searchsorted(cum, u, side="right").clip(0, v.size - 1)]
+
     @property
     def mean_value(self):
         p = self._p()
@@ -210,7 +282,7 @@ class Sampler:
     def __init__(self, dist: _Dist, rng: np.random.Generator):
         self._dist = dist
         self._rng = rng
-        self._it = iter(())
+        self._it: Iterator[float] = iter(())
 
     def __call__(self) -> float:
         value = next(self._it, None)

@@ -10,14 +10,14 @@ Dask is imported only when a scheduler address is given.
 
 from __future__ import annotations
 
-import math
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from twin.kpis import kpi_value
+from twin.replication import Replication, replication_kpis, run_replication
 from twin.scenario import Scenario
-from twin.simulation import Replication, run_replication
 from twin.stats import t_halfwidth
 
 Task = tuple[Callable[..., Any], tuple]
@@ -45,12 +45,12 @@ def run_tasks(executor: Any, tasks: Sequence[Task]) -> Iterator[tuple[int, Any]]
             for f in futures:
                 f.cancel()
         return
-    futures = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(tasks)}
+    submitted = {executor.submit(fn, *args): i for i, (fn, args) in enumerate(tasks)}
     try:
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+        for fut in as_completed(submitted):
+            yield submitted[fut], fut.result()
     finally:
-        for f in futures:
+        for f in submitted:
             f.cancel()
 
 
@@ -95,11 +95,6 @@ def default_workers() -> int:
 
 # --- replications ---------------------------------------------------------------------
 
-def replication_kpis(scenario: Scenario, index: int, seed: int) -> dict:
-    """One replication's KPIs only (what a sweep needs; small to ship back)."""
-    return run_replication(scenario, index, seed, keep_visits=False).kpis
-
-
 def replications(scenario: Scenario, indices: Iterable[int], seed: int, executor: Any = None,
                  keep_visits: bool = True) -> Iterator[Replication]:
     """Full replications (KPIs, cell rows, visits) in index order, run on `executor`."""
@@ -109,12 +104,8 @@ def replications(scenario: Scenario, indices: Iterable[int], seed: int, executor
 
 
 def kpi_of(kpis: dict, name: str) -> float:
-    """A KPI by name, `utilisation.<station>` style for per-station ones (nan if absent)."""
-    head, _, tail = name.partition(".")
-    value = kpis.get(head, math.nan)
-    if tail:
-        value = value.get(tail, math.nan) if isinstance(value, dict) else math.nan
-    return math.nan if value is None else float(value)
+    """A KPI by name from one replication's KPIs (nan if absent); see twin.kpis."""
+    return kpi_value(kpis, name)
 
 
 def halfwidth_of(reps: Sequence[dict], kpi: str) -> float:

@@ -1,25 +1,30 @@
-"""The facade of a hardware-in-the-loop run: `HardwareRun(scenario, plant).run(out_dir)`.
+"""Hardware-in-the-loop: `PlantEquipment`, the backend that runs a scenario with some stations
+on OPC UA equipment, for the one facade: `Simulation(scenario, ports=PlantEquipment(plant)).run(out)`.
 
-The scenario's `hardware:` section binds stations (and glovebox resources) to devices of
-the plant file; every other station stays simulated. The line runs once, paced by the
-real-time clock at the plant's time scale. Each finished cell, each device run and each
-disposition is committed to `trace.sqlite` as it happens, so a crash loses nothing already
-recorded; `summary.json` gets a `hardware` section saying what happened on every link.
+The scenario's `hardware:` section binds stations (and glovebox resources) to devices of the
+plant file; every other station stays simulated. Each binding is checked against the device
+it names before anything starts (kind, capacity against the batch size, the recipe against
+the device's pressure, temperature, rate and hold limits): a mismatch is a setup error naming
+the station. The line runs once, paced by the real-time clock at the plant's time scale. Each
+finished cell, each device run and each disposition is committed to trace.sqlite as it
+happens (in the run's partial folder until the run completes), so a crash loses nothing
+already recorded; the summary gets a `hardware` section saying what happened on every link.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from plant.plantfile import DeviceConfig, PlantFile
-from twin.scenario import BatchStation, MetrologyStation, Scenario
-from twin.simulation import RunResult, judge, json_safe, summarise
+
+if TYPE_CHECKING:  # pragma: no cover
+    from twin.scenario import Scenario
+    from twin.writer import RunWriter
 
 CLIENT_CERT_NAME = "twin-client"
 log = logging.getLogger(__name__)
@@ -29,62 +34,110 @@ class HilSetupError(Exception):
     """The run cannot start: a binding, the credentials or the equipment is not usable."""
 
 
+class EquipmentUnreachable(HilSetupError):
+    """The equipment did not answer at the start (exit 3)."""
+
+
 @dataclass
-class _Target:
+class Target:
+    """A binding resolved against the plant file: the device, its endpoint and its spec."""
+
     name: str
     device: str
     endpoint: str
     config: DeviceConfig | None
+    spec: Any = None  # the device's PressSpec or ProfilometerSpec when the plant file names it
 
 
-def _targets(scenario: Scenario, plant: PlantFile) -> dict[str, _Target]:
-    """Binding name -> device and endpoint; the kind of device must fit what is bound."""
+def _device_spec(cfg: DeviceConfig, base_dir: Path | None) -> Any:
+    from plant.metrology import load_profilometer_spec
+    from plant.press import load_press_spec
+
+    if cfg.is_press:
+        return load_press_spec(cfg.spec or cfg.kind, base_dir)
+    if cfg.kind == "profilometer":
+        return load_profilometer_spec(cfg.spec or "profilometer", base_dir)
+    return None
+
+
+def binding_problems(scenario: "Scenario", target: Target) -> list[tuple[str, str]]:
+    """(field below the binding, why) the device cannot serve the station it is bound to."""
+    from plant.press import RecipeError, check_recipe
+
+    st = scenario.stations.get(target.name)
+    role = st.device_role() if st is not None else "glovebox"
+    cfg = target.config
+    if cfg is None:
+        return []
+    got = "press" if cfg.is_press else cfg.kind
+    if role != got:
+        return [("device", f"'{target.device}' is a {got}, but '{target.name}' needs a {role}")]
+    problems = []
+    if role == "press" and target.spec is not None:
+        from twin.stations.batch import BatchConfig
+
+        assert isinstance(st, BatchConfig) and st.press is not None
+        spec = target.spec
+        if st.batch.capacity_cells > spec.capacity_cells:
+            problems.append(("device", f"'{target.name}' loads {st.batch.capacity_cells} cells "
+                                       f"(batch.capacity_cells) but '{target.device}' takes {spec.capacity_cells}"))
+        try:
+            check_recipe(spec, st.press.recipe)
+        except RecipeError as exc:
+            problems.append(("device", f"the recipe of '{target.name}' exceeds '{target.device}': {exc}"))
+    return problems
+
+
+def resolve_targets(scenario: "Scenario", plant: PlantFile) -> dict[str, Target]:
+    """Binding name -> device, endpoint and spec; HilSetupError naming the first bad binding."""
+    from plant.spec_files import SpecError
+
     assert scenario.hardware is not None
     devices = {d.name: d for d in plant.devices}
     out = {}
     for name, b in scenario.hardware.bindings.items():
+        path = f"hardware.bindings.{name}"
         cfg = devices.get(b.device)
         if cfg is None and b.endpoint is None:
-            raise HilSetupError(f"hardware.bindings.{name}.device: '{b.device}' is not in plant '{plant.name}' "
+            raise HilSetupError(f"{path}.device: '{b.device}' is not in plant '{plant.name}' "
                                 f"(devices: {', '.join(devices)}) and no endpoint is given")
-        if cfg is not None:
-            st = scenario.stations.get(name)
-            want = ("press" if isinstance(st, BatchStation) else "profilometer" if isinstance(st, MetrologyStation)
-                    else "glovebox")
-            got = "press" if cfg.is_press else cfg.kind
-            if want != got:
-                raise HilSetupError(f"hardware.bindings.{name}.device: '{b.device}' is a {got}, "
-                                    f"but '{name}' needs a {want}")
-        endpoint = b.endpoint or f"opc.tcp://{plant.host}:{cfg.port}"
-        out[name] = _Target(name, b.device, endpoint, cfg)
+        try:
+            spec = _device_spec(cfg, None) if cfg is not None else None
+        except SpecError as exc:
+            raise HilSetupError(f"{path}.device: the spec of '{b.device}' cannot be used: {exc}") from None
+        endpoint = b.endpoint or f"opc.tcp://{plant.host}:{cfg.port if cfg else 0}"
+        target = Target(name, b.device, endpoint, cfg, spec)
+        problems = binding_problems(scenario, target)
+        if problems:
+            raise HilSetupError("; ".join(f"{path}.{where}: {why}" for where, why in problems))
+        out[name] = target
     return out
 
 
-class HardwareRun:
-    """One replication of a scenario with some stations on OPC UA equipment."""
+class PlantEquipment:
+    """Runs one replication with the bound stations on the plant's OPC UA devices."""
 
-    def __init__(self, scenario: Scenario, plant: PlantFile, *, time_scale: float | None = None,
-                 seed: int | None = None, scenario_dir: Path | None = None) -> None:
+    def __init__(self, plant: PlantFile, *, time_scale: float | None = None, scenario_dir: Path | None = None):
+        self.plant = plant
+        self.time_scale = float(time_scale or plant.time_scale)
+        self.scenario_dir = scenario_dir
+        self.targets: dict[str, Target] = {}
+        self.tag = ""  # prefixes the run's SupervisoryJobIds and SampleIds; new per scenario checked
+
+    def check(self, scenario: "Scenario") -> None:
         if scenario.hardware is None:
             raise HilSetupError("the scenario has no `hardware:` section binding stations to devices")
-        self.scenario = scenario
-        self.plant = plant
-        self.hardware = scenario.hardware
-        self.time_scale = float(time_scale or plant.time_scale)
-        self.seed = scenario.run.seed if seed is None else seed
-        self.scenario_dir = scenario_dir
-        self.targets = _targets(scenario, plant)
+        self.targets = resolve_targets(scenario, self.plant)
         self.tag = f"{scenario.name}-{uuid.uuid4().hex[:8]}"
+        if self.scenario_dir is None and scenario.resolved.base_dir is not None:
+            self.scenario_dir = scenario.resolved.base_dir
 
-    def run(self, out_dir: str | Path) -> RunResult:
-        """Blocking: run on a fresh event loop."""
-        return asyncio.run(self.run_async(out_dir))
-
-    async def _sessions(self) -> dict:
+    async def _sessions(self, scenario: "Scenario") -> dict:
         from adapters.session import DeviceSession
         from plant.security import ensure_certificate
 
-        conn = self.hardware.connection
+        assert scenario.hardware is not None
+        conn = scenario.hardware.connection
         try:
             credentials = conn.credentials.resolve(self.scenario_dir)
         except ValueError as exc:
@@ -95,119 +148,117 @@ class HardwareRun:
                                             conn.application_uri, "127.0.0.1", client=True)
         return {name: DeviceSession(t.device, t.endpoint, conn, credentials, cert) for name, t in self.targets.items()}
 
-    def _wall_estimates(self):
-        """Nominal wall durations of a press cycle / a measurement on each bound device."""
-        from plant.metrology import load_profilometer_spec, measure_duration_s
-        from plant.press import load_press_spec, nominal_cycle_s
+    def _wall_estimates(self, scenario: "Scenario") -> tuple[Callable[[str, Any], float], Callable[[str], float]]:
+        """Nominal wall durations of a press cycle / a measurement on each bound device (the
+        device's own spec when the plant file names it, else the scenario's)."""
+        from plant.metrology import measure_duration_s
+        from plant.press import nominal_cycle_s
 
+        resolved = scenario.resolved
         specs = {}
         for name, t in self.targets.items():
-            st = self.scenario.stations.get(name)
-            if isinstance(st, BatchStation):
-                specs[name] = load_press_spec(t.config.spec or t.config.kind if t.config else st.press.spec)
-            elif isinstance(st, MetrologyStation):
-                specs[name] = load_profilometer_spec(t.config.spec if t.config and t.config.spec else st.instrument)
+            st = scenario.stations.get(name)
+            role = st.device_role() if st is not None else None
+            if role == "press":
+                specs[name] = t.spec if t.spec is not None else resolved.presses[name]
+            elif role == "profilometer":
+                specs[name] = t.spec if t.spec is not None else resolved.instruments[name]
         ts = self.time_scale
         return (lambda station, recipe: nominal_cycle_s(specs[station], recipe) / ts,
                 lambda station: measure_duration_s(specs[station], 1) / ts)
 
-    async def run_async(self, out_dir: str | Path) -> RunResult:
+    async def run_async(self, scenario: "Scenario", seed: int, writer: "RunWriter | None") -> dict[str, Any]:
         from adapters.opcua import HardwareLink, hardware_ports
         from adapters.session import DeviceUnavailable
         from adapters.sim import sim_ports
         from twin.clock import AsyncRealtimeEnvironment
         from twin.line import Line
-        from twin.store import ParquetCells, TraceStore, cell_row
+        from twin.replication import quality_keys
+        from twin.store import cell_row
         from twin.streams import Streams
 
-        sc, hw = self.scenario, self.hardware
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("trace.sqlite", "trace.sqlite-wal", "trace.sqlite-shm", "cells.parquet", "summary.json"):
-            (out / name).unlink(missing_ok=True)
-        env = AsyncRealtimeEnvironment(time_scale=self.time_scale, on_lag=hw.on_lag,
-                                       lag_threshold_s=hw.lag_threshold_s)
-        link = HardwareLink(env, hw, await self._sessions(), self.tag, self.time_scale)
-        press_wall_s, metrology_wall_s = self._wall_estimates()
-        ports = hardware_ports(link, sim_ports(env, sc, Streams(self.seed, 0)), press_wall_s, metrology_wall_s)
-        line = Line(sc, 0, seed=self.seed, env=env, ports=ports)
-        store = TraceStore(out / "trace.sqlite")
+        hw = scenario.hardware
+        assert hw is not None
+        tag = self.tag
+        keys = quality_keys(scenario)
+        env = AsyncRealtimeEnvironment(time_scale=self.time_scale, on_lag=hw.on_lag, lag_threshold_s=hw.lag_threshold_s)
+        link = HardwareLink(env, hw, await self._sessions(scenario), tag, self.time_scale)
+        press_wall_s, metrology_wall_s = self._wall_estimates(scenario)
+        ports = hardware_ports(link, sim_ports(env, scenario, Streams(seed, 0).generator), press_wall_s,
+                               metrology_wall_s)
+        line = Line(scenario, 0, seed=seed, env=env, ports=ports)
         written = {"visits": 0}
+        if writer is not None:
+            trace = writer.trace
 
-        def write_cell(cell) -> None:
-            store.add_cells([cell_row(0, cell)])
-            store.add_visits(0, line.visits[written["visits"]:])
-            written["visits"] = len(line.visits)
+            def write_cell(cell: Any) -> None:
+                trace.add_cells([cell_row(0, cell, keys)])
+                trace.add_visits(0, line.visits[written["visits"]:])
+                written["visits"] = len(line.visits)
 
-        line.on_finish = write_cell
-        link.on_run = _chain(link.on_run, lambda r: store.add_device_run(dict(r.__dict__)))
-        link.on_disposition = lambda rec: store.add_disposition(rec)
+            line.recorder.on_cell_finished.append(write_cell)
+            link.run_listeners.append(lambda r: trace.add_device_run(dict(r.__dict__)))
+            link.disposition_listeners.append(trace.add_disposition)
         wall0 = time.time()
         try:
             try:
                 await link.open()
             except DeviceUnavailable as exc:
-                raise HilSetupError(f"equipment not reachable: {exc}") from exc
+                raise EquipmentUnreachable(f"equipment not reachable: {exc}") from exc
             line.start()
-            await env.run(until=sc.run.duration_h)
-            drained = await self._drain(env, line) if hw.drain else False
+            await env.run(until=scenario.run.duration_h)
+            drained = await self._drain(env, line, hw.drain_limit_h) if hw.drain else False
             kpis = line.kpis()
         finally:
             await env.aclose()
             await link.close(flush_timeout_s=hw.connection.give_up_s)
-            for cell in line.cells:  # cells still in process keep their record too
-                if cell.outcome is None:
-                    store.add_cells([cell_row(0, cell)])
-            store.add_visits(0, line.visits[written["visits"]:])
-            store.close()
-            parquet = ParquetCells(out / "cells.parquet")
-            parquet.add([cell_row(0, c) for c in line.cells])
-            parquet.close()
-        return self._finish(out, kpis, env, link, line, drained, time.time() - wall0)
+            if writer is not None:
+                unfinished = [cell_row(0, c, keys) for c in line.cells if c.outcome is None]
+                writer.trace.add_cells(unfinished)  # cells still in process keep their record too
+                writer.trace.add_visits(0, line.visits[written["visits"]:])
+                writer.trace.add_run(0, seed, {})
+                writer.cells.add([cell_row(0, c, keys) for c in line.cells])
+                writer.replications_committed.append(0)
+        return self._summary(scenario, seed, kpis, env, link, line, drained, time.time() - wall0, tag)
 
-    async def _drain(self, env, line) -> bool:
-        """Release no more cells, let batch machines run part-filled batches, and run
-        until the line is empty or the drain limit."""
-        line.source.stop()
-        for station in line.stations.values():
-            if hasattr(station, "flush"):
-                station.flush()
-        if line.wip.level == 0:
+    async def _drain(self, env: Any, line: Any, limit_h: float) -> bool:
+        """Release no more cells, let batch machines run part-filled batches, and run until
+        the line is empty or the drain limit."""
+        line.drain()
+        if line.wip_level == 0:
             return True
         empty = env.event()
-        previous = line.on_finish
 
-        def check(cell) -> None:
-            previous(cell)
-            if line.wip.level == 0 and not empty.triggered:
+        def check(cell: Any) -> None:
+            if line.wip_level == 0 and not empty.triggered:
                 empty.succeed()
 
-        line.on_finish = check
-        limit = env.timeout(self.hardware.drain_limit_h)
+        line.recorder.on_cell_finished.append(check)
+        limit = env.timeout(limit_h)
         await env.run(until=env.any_of([empty, limit]))
-        return empty.triggered
+        return bool(empty.triggered)
 
-    def _finish(self, out: Path, kpis: dict, env, link, line, drained: bool, wall_s: float) -> RunResult:
-        sc = self.scenario
-        summary = summarise(sc, [kpis], self.seed)
-        summary.update(sim_time_h=env.now - sc.run.warmup_h, duration_h=env.now)
+    def _summary(self, scenario: "Scenario", seed: int, kpis: dict, env: Any, link: Any, line: Any, drained: bool,
+                 wall_s: float, tag: str) -> dict[str, Any]:
+        from twin.simulation import summarise
+
+        summary = summarise(scenario, [kpis], seed)
+        summary.update(sim_time_h=env.now - scenario.run.warmup_h, duration_h=env.now)
         stats = env.stats()
         summary["hardware"] = {
-            "plant": self.plant.name, "time_scale": self.time_scale, "tag": self.tag, "wall_s": wall_s,
+            "plant": self.plant.name, "time_scale": self.time_scale, "tag": tag, "wall_s": wall_s,
             "bindings": {n: {"device": t.device, "endpoint": t.endpoint} for n, t in self.targets.items()},
-            "drained": drained, "cells_in_process": int(line.wip.level),
+            "drained": drained, "cells_in_process": line.wip_level,
             "clock": {"events": stats.events, "late_events": stats.late_events, "lag_mean_ms": stats.mean_s * 1e3,
                       "lag_p95_ms": stats.p95_s * 1e3, "lag_max_ms": stats.max_s * 1e3, "rebases": stats.rebases,
                       "external_completions": stats.external},
             "timing": _timing(link.runs),
             **link.report(),
         }
-        expectations = judge(sc, summary)
-        (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
-        return RunResult(summary, expectations)
+        return summary
 
 
-def _timing(runs) -> dict:
+def _timing(runs: list[Any]) -> dict[str, Any]:
     """How the cycle times the twin saw compare with what the devices report: the delay is
     polling and publishing latency in simulated seconds (a constant per cycle); the slope of
     seen against reported durations far from 1 means the twin's time scale is not the plant's."""
@@ -218,8 +269,8 @@ def _timing(runs) -> dict:
     told = np.array([r.device_duration_s for r in ok])
     if not len(seen):
         return {"runs": 0}
-    out = {"runs": int(len(seen)), "median_delay_sim_s": float(np.median(seen - told)),
-           "p95_delay_sim_s": float(np.percentile(seen - told, 95))}
+    out: dict[str, Any] = {"runs": int(len(seen)), "median_delay_sim_s": float(np.median(seen - told)),
+                           "p95_delay_sim_s": float(np.percentile(seen - told, 95))}
     if np.ptp(told) > 0.2 * np.max(told):  # cycles of different lengths: the slope is defined
         slope = float(np.polyfit(told, seen, 1)[0])
         out["slope_seen_over_device"] = slope
@@ -227,12 +278,3 @@ def _timing(runs) -> dict:
             log.warning("cycles took %.2fx longer per second of device time than the devices report: is the "
                         "plant served at the same --time-scale as the twin?", slope)
     return out
-
-
-def _chain(first, second):
-    """A callback calling `first` (if any) then `second`."""
-    def both(arg) -> None:
-        if first is not None:
-            first(arg)
-        second(arg)
-    return both

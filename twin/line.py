@@ -1,162 +1,96 @@
-"""Builds the SimPy line from a scenario (stations, buffers, routing, ports) and runs one
-replication. One process per cell walks the route; stations decide where it goes next."""
+"""Wiring of one replication: the environment, shared resources, stations (built by their
+kinds from the registry), routing between them, the ports, the source and a recorder.
+One process per cell walks the route; stations decide where it goes next."""
 
 from __future__ import annotations
 
-import math
-from typing import Generator
+from typing import TYPE_CHECKING, Any, Mapping
 
 import simpy
 
-from twin.cost import cost_per_good_cell
-from twin.scenario import SCRAP, SINK, BatchStation, InspectStation, Scenario
-from twin.stations.base import Router, Terminal
-from twin.stations.batch import BatchStation as BatchKind
-from twin.stations.glovebox import GloveboxStation
-from twin.stations.inspect import InspectStation as InspectKind
-from twin.stations.metrology import MetrologyStation
-from twin.stations.process import ProcessStation
+from twin.cost import cost_breakdown
+from twin.recorder import Recorder, Timeline
+from twin.stations import KINDS
+from twin.stations.base import Node, Process, Station, StationContext, Terminal
+from twin.stations.config import SCRAP, SINK
 from twin.stations.source import Source
-from twin.stats import Tally, TimeWeighted
 from twin.streams import Streams
 
-STATION_KINDS = {
-    "process": ProcessStation,
-    "metrology": MetrologyStation,
-    "glovebox": GloveboxStation,
-    "batch": BatchKind,
-    "inspect": InspectKind,
-}
+if TYPE_CHECKING:  # pragma: no cover
+    from adapters.ports import Ports
+    from twin.cell import Cell
+    from twin.scenario import Scenario
 
 
 class Line:
-    """One replication of the line: the environment, its stations and what they record."""
+    """One replication of the line."""
 
-    def __init__(self, scenario: Scenario, replication: int = 0, seed: int | None = None,
-                 env: simpy.Environment | None = None, ports=None):
+    def __init__(self, scenario: "Scenario", replication: int = 0, seed: int | None = None,
+                 env: simpy.Environment | None = None, ports: "Ports | None" = None, keep_visits: bool = True):
         self.scenario = scenario
         self.replication = replication
         self.seed = scenario.run.seed if seed is None else seed
         self.env = env if env is not None else simpy.Environment()
         self.streams = Streams(self.seed, replication)
-        self.shared = {name: simpy.Resource(self.env, r.capacity) for name, r in scenario.resources.items()}
-        self.terminals = {SINK: Terminal(SINK), SCRAP: Terminal(SCRAP)}
-        self.stations = {name: STATION_KINDS[cfg.kind](name, cfg, self) for name, cfg in scenario.stations.items()}
+        run = scenario.run
+        timeline = (Timeline(run.warmup_h, run.warmup_h + run.timeline_h)
+                    if replication == 0 and run.timeline_h > 0 else None)
+        self.recorder = Recorder(run.warmup_h, keep_visits=keep_visits, timeline=timeline)
         if ports is None:
             from adapters.sim import sim_ports
 
-            ports = sim_ports(self.env, scenario, self.streams)
+            ports = sim_ports(self.env, scenario, self.streams.generator)
         self.ports = ports
-        for name, station in self.stations.items():
-            if not isinstance(station.cfg, InspectStation):
-                station.router = self._router(name, station.cfg.next)
-        self.quality = self._quality() if scenario.quality.mode == "physics" else None
-        self.source = Source(scenario.source, scenario.lots, self)
-        self.warmup_h = scenario.run.warmup_h
-        self.wip = TimeWeighted()
-        self.cycle_time = Tally()
-        self.cells: list = []
-        self.visits: list[tuple] = []
-        self.started_in_window = 0
-        self.wip_start = 0
-        self.counts = {"accepted": 0, "rejected": 0, "reworked": 0, "first_pass": 0}
-        self.reasons: dict[str, int] = {}
-        self.by_lot: dict[str, list[int]] = {}
-        self.by_press: dict[str, list[int]] = {}
-        self.on_finish = None  # callback(cell) as each cell leaves the line (HIL writes it at once)
+        self.terminals = {SINK: Terminal(SINK), SCRAP: Terminal(SCRAP)}
+        shared = {name: simpy.Resource(self.env, r.capacity) for name, r in scenario.resources.items()}
+        ctx = StationContext(self.env, self.streams, ports, self.recorder, self, shared)
+        self.stations: dict[str, Station] = {
+            name: KINDS[cfg.kind].build(name, cfg, ctx, scenario) for name, cfg in scenario.stations.items()}
+        for station in self.stations.values():
+            station.wire()
+        self.recorder.follow(self.stations)
+        self.source = Source(scenario.source, scenario.lots, self.streams, self.env, self.release)
 
-    # --- building -----------------------------------------------------------------
-    def node(self, name: str):
+    def node(self, name: str) -> Node:
         """A station or terminal by name."""
         return self.stations.get(name) or self.terminals[name]
 
-    def _router(self, name: str, nxt) -> Router:
-        if isinstance(nxt, str):
-            return Router([self.node(nxt)], [1.0], None)
-        from twin.distributions import Uniform, sampler
-
-        uniform = sampler(Uniform(dist="uniform", low=0.0, high=1.0), self.streams.generator(f"{name}:route"))
-        return Router([self.node(r.to) for r in nxt], [r.p for r in nxt], uniform)
-
-    def _quality(self):
-        from plant.press import load_press_spec
-
-        from twin.quality import QualityAssessor
-
-        caps = {}
-        for name, cfg in self.scenario.stations.items():
-            if isinstance(cfg, BatchStation) and cfg.press is not None:
-                spec = load_press_spec(cfg.press.spec)
-                caps[name] = spec.max_pressure_mpa * spec.transmission_frac
-        return QualityAssessor(self.scenario.quality, caps)
-
     # --- cells --------------------------------------------------------------------
-    def release(self, cell, first) -> None:
+    @property
+    def cells(self) -> list["Cell"]:
+        return self.recorder.cells
+
+    @property
+    def visits(self) -> list[tuple]:
+        return self.recorder.visits
+
+    @property
+    def wip_level(self) -> int:
+        return int(self.recorder.wip.level)
+
+    def release(self, cell: "Cell", first: Node) -> None:
         """A new cell enters the line at `first` (its slot there is already held)."""
-        now = self.env.now
-        self.wip.add(now, 1)
-        self.cells.append(cell)
-        if now >= self.warmup_h:
-            self.started_in_window += 1
+        self.recorder.released(cell, self.env.now)
         self.env.process(self._life(cell, first))
 
-    def _life(self, cell, station) -> Generator:
+    def _life(self, cell: "Cell", station: Node) -> Process[None]:
         while not station.is_terminal:
             station = yield from station.visit(cell)
-        self._finish(cell, station)
-
-    def visit(self, cell, station: str, t_arrive: float, t_start: float, t_end: float, t_leave: float) -> None:
-        self.visits.append((cell.id, station, t_arrive, t_start, t_end, t_leave))
-
-    def _finish(self, cell, terminal: Terminal) -> None:
-        now = self.env.now
-        cell.t_out = now
-        self.wip.add(now, -1)
-        if terminal.name == SINK and not cell.quarantined:
-            cell.outcome = "accepted"
-        else:
-            cell.outcome = "rejected"
-            if not cell.reason or cell.reason == "ok":
-                cell.reason = "routed_to_scrap"
-        if now >= self.warmup_h:
-            self._count(cell, now)
-        if self.on_finish is not None:
-            self.on_finish(cell)
-
-    def _count(self, cell, now: float) -> None:
-        self.cycle_time.add(now - cell.t_in)
-        counts = self.counts
-        if cell.outcome == "accepted":
-            counts["accepted"] += 1
-            if cell.reworks == 0:
-                counts["first_pass"] += 1
-        else:
-            counts["rejected"] += 1
-            self.reasons[cell.reason] = self.reasons.get(cell.reason, 0) + 1
-        if cell.reworks:
-            counts["reworked"] += 1
-        accepted = cell.outcome == "accepted"
-        for group, key in ((self.by_lot, cell.lot), (self.by_press, cell.press_station)):
-            if key:
-                tally = group.setdefault(key, [0, 0])
-                tally[0] += accepted
-                tally[1] += 1
+        self.recorder.finished(cell, station.name, self.env.now)
 
     # --- running ------------------------------------------------------------------
-    def _warmup(self) -> Generator:
-        yield self.env.timeout(self.warmup_h)
-        now = self.env.now
-        self.wip.reset(now)
-        self.wip_start = int(self.wip.level)
-        for station in self.stations.values():
-            station.reset_stats(now)
+    def _warmup(self) -> Process[None]:
+        yield self.env.timeout(self.scenario.run.warmup_h)
+        self.recorder.reset(self.env.now, self.stations)
 
     def start(self) -> None:
         """Start the stations, the warm-up reset and the source (the caller runs the env)."""
         for station in self.stations.values():
             station.start()
-        if self.warmup_h > 0:
+        if self.scenario.run.warmup_h > 0:
             self.env.process(self._warmup())
+        else:
+            self.recorder.snapshot(self.env.now, self.stations)
         self.env.process(self.source.run(self.node(self.scenario.source.first)))
 
     def run(self) -> dict:
@@ -165,29 +99,21 @@ class Line:
         self.env.run(until=self.scenario.run.duration_h)
         return self.kpis()
 
+    def drain(self) -> None:
+        """Release no more cells and let batch machines run part-filled batches."""
+        self.source.stop()
+        for station in self.stations.values():
+            flush = getattr(station, "flush", None)
+            if flush is not None:
+                flush()
+
     def kpis(self) -> dict:
-        now = self.env.now
-        window = now - self.warmup_h
-        c = self.counts
-        departed = c["accepted"] + c["rejected"]
-        kpis = {
-            "cells_started": self.started_in_window,
-            "cells_accepted": c["accepted"],
-            "cells_rejected": c["rejected"],
-            "cells_reworked": c["reworked"],
-            "throughput_per_h": c["accepted"] / window,
-            "departures_per_h": departed / window,
-            "first_pass_yield": c["first_pass"] / departed if departed else math.nan,
-            "final_yield": c["accepted"] / departed if departed else math.nan,
-            "mean_cycle_time_h": self.cycle_time.mean,
-            "mean_wip": self.wip.mean(now),
-            "wip_start": self.wip_start,
-            "wip_end": int(self.wip.level),
-            "utilisation": {n: s.busy.mean(now) / s.cfg.servers for n, s in self.stations.items()},
-            "availability": {n: 1.0 - s.down_time.mean(now) for n, s in self.stations.items()},
-            "yield_by_lot": {k: a / n for k, (a, n) in sorted(self.by_lot.items())},
-            "yield_by_press": {k: a / n for k, (a, n) in sorted(self.by_press.items())},
-            "reject_reasons": dict(sorted(self.reasons.items())),
-        }
-        kpis["cost_per_good_cell"] = cost_per_good_cell(self.scenario, kpis)
-        return kpis
+        sc = self.scenario
+        servers = {name: st.servers for name, st in sc.stations.items()}
+
+        def cost(kpis: Mapping[str, Any]) -> dict[str, float]:
+            if sc.cost is None:
+                return {}
+            return cost_breakdown(sc.cost, servers, sc.run.duration_h - sc.run.warmup_h, kpis)
+
+        return self.recorder.kpis(self.env.now, self.stations, cost)

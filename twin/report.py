@@ -236,7 +236,7 @@ def sweep_figures(meta: dict, rows: list[dict]) -> list[Figure]:
 # --- HTML -----------------------------------------------------------------------------
 
 def run_table(summary: dict) -> str:
-    from twin.scenario import SCALAR_KPIS
+    from twin.kpis import SCALAR_KPIS
 
     ci = summary.get("ci95", {})
     rows = [(k, format_estimate(summary.get(k), ci.get(k))) for k in SCALAR_KPIS]

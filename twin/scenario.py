@@ -1,184 +1,42 @@
-"""Pydantic models of a scenario file (YAML) and its JSON Schema.
+"""Pydantic models of a scenario file (YAML), its validation into a *resolved* scenario, and
+its JSON Schema.
 
 A scenario is data only: stations, buffers, routing, batch rules, shared resources,
-collector lots, quality settings, run control and `expect:` assertions. Units are in
-the field names; unknown fields are errors.
+collector lots, quality settings, run control and `expect:` assertions. Units are in the
+field names; unknown fields are errors. Validation also resolves what the scenario refers
+to (press, profilometer and glovebox specs, lot library entries, the interface model and
+its parameters), reading each file once; `Scenario.resolved` holds them for the line, the
+ports, the quality model and the hardware checks. Station kinds come from the registry in
+twin.stations (each kind checks its own references).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (Field, PrivateAttr, ValidationError, ValidationInfo, WithJsonSchema,
+                      model_validator)
+from typing_extensions import Annotated
 
 from adapters.settings import Hardware
-from plant.press import Recipe
 from twin.cost import CostModel
 from twin.disposition import DispositionPolicy
 from twin.distributions import Distribution
 from twin.interface.params import InterfaceParams
+from twin.lots import CollectorLot
+from twin.stations import KINDS, StationUnion
+from twin.stations.config import SCRAP, SINK, TERMINALS, Model
+from twin.stations.registry import CheckContext, Problem
 
-SINK = "sink"
-SCRAP = "scrap"
-TERMINALS = (SINK, SCRAP)
+__all__ = ["Scenario", "ScenarioError", "Resolved", "load_scenario", "load_scenario_data", "parse_scenario",
+           "json_schema", "SINK", "SCRAP", "TERMINALS"]
 
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Route(Model):
-    """One branch of a probabilistic routing."""
-
-    to: str
-    p: float = Field(gt=0, le=1)
-
-
-Next = Union[str, list[Route]]
-
-
-class Breakdowns(Model):
-    """Random failures: exponential time to failure (calendar time), repair time distribution."""
-
-    mtbf_h: float = Field(gt=0)
-    mttr_h: Distribution
-
-
-class Shifts(Model):
-    """A repeating calendar: the station works only inside `windows_h` of each period."""
-
-    period_h: float = Field(default=24.0, gt=0)
-    windows_h: list[tuple[float, float]] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _windows(self):
-        last = 0.0
-        for start, end in self.windows_h:
-            if not (last <= start < end <= self.period_h):
-                raise ValueError("windows_h must be increasing, non-overlapping (start, end) pairs within the period")
-            last = end
-        return self
-
-
-class StationBase(Model):
-    servers: int = Field(default=1, ge=1, description="parallel servers (or vessels for a batch station)")
-    buffer_capacity: int | None = Field(
-        default=None, ge=0, description="cells that may wait in front of the servers; null = unlimited; a full buffer blocks upstream"
-    )
-    breakdowns: Breakdowns | None = None
-    shifts: Shifts | None = None
-
-
-class RoutedStation(StationBase):
-    next: Next = Field(description="the next station, sink or scrap, or a list of {to, p} branches")
-
-
-class ProcessStation(RoutedStation):
-    """A timed step (collector prep, sealing, ...)."""
-
-    kind: Literal["process"]
-    process_time_h: Distribution
-
-
-class MetrologyStation(RoutedStation):
-    """Measures the collector flatness of each cell (Sq, Sdq, PV, waviness)."""
-
-    kind: Literal["metrology"]
-    process_time_h: Distribution
-    instrument: str = Field(default="profilometer", description="profilometer spec name or YAML path")
-
-
-class GloveboxStation(RoutedStation):
-    """A step done inside a glovebox: holds one unit of the shared glovebox resource."""
-
-    kind: Literal["glovebox"]
-    process_time_h: Distribution
-    glovebox: str = Field(description="name of a shared resource under `resources`")
-
-
-class PressSettings(Model):
-    """The press used by a batch station and its recipe."""
-
-    spec: str = Field(description="press kind (wip, cip, manual_uniaxial, automatic_uniaxial, heated_uniaxial, glovebox_uniaxial) or a spec YAML path")
-    recipe: Recipe
-    fault_probabilities: dict[str, float] = Field(
-        default_factory=dict, description="chance per cycle of each device fault (leak, overpressure, heater, comm_loss)"
-    )
-
-    @model_validator(mode="after")
-    def _faults(self):
-        from plant.press import FAULT_KINDS
-
-        for kind, p in self.fault_probabilities.items():
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"fault_probabilities: unknown fault '{kind}' (one of {', '.join(FAULT_KINDS)})")
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"fault_probabilities.{kind}: must be within [0, 1]")
-        return self
-
-
-class BatchRule(Model):
-    """Loading rule: start when `capacity_cells` wait, or `timeout_h` after the first one arrived."""
-
-    capacity_cells: int = Field(ge=1)
-    min_cells: int = Field(default=1, ge=1)
-    timeout_h: float | None = Field(default=None, ge=0, description="null = always wait for a full batch")
-
-    @model_validator(mode="after")
-    def _sizes(self):
-        if self.min_cells > self.capacity_cells:
-            raise ValueError("min_cells must be <= capacity_cells")
-        return self
-
-
-class BatchStation(RoutedStation):
-    """A batch machine (isostatic press vessel, uniaxial press): N cells per cycle."""
-
-    kind: Literal["batch"]
-    batch: BatchRule = Field(default_factory=lambda: BatchRule(capacity_cells=1))
-    press: PressSettings | None = None
-    process_time_h: Distribution | None = Field(default=None, description="cycle time when no press physics is given")
-
-    @model_validator(mode="after")
-    def _timing(self):
-        if self.press is None and self.process_time_h is None:
-            raise ValueError("a batch station needs `press` (physics cycle) or `process_time_h`")
-        return self
-
-
-class FixedQuality(Model):
-    """Outcome probabilities of an inspection in fixed quality mode."""
-
-    p_accept: float = Field(ge=0, le=1)
-    p_rework: float = Field(default=0.0, ge=0, le=1)
-    p_reject: float = Field(default=0.0, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _sum(self):
-        total = self.p_accept + self.p_rework + self.p_reject
-        if abs(total - 1.0) > 1e-9:
-            raise ValueError(f"p_accept + p_rework + p_reject must be 1 (got {total:g})")
-        return self
-
-
-class InspectStation(StationBase):
-    """Inspection and disposition: accept, rework (re-press) or reject."""
-
-    kind: Literal["inspect"]
-    process_time_h: Distribution
-    fixed: FixedQuality | None = Field(default=None, description="outcome probabilities in fixed quality mode")
-    on_accept: str = SINK
-    on_rework: str
-    on_reject: str = SCRAP
-
-
-Station = Annotated[
-    Union[ProcessStation, MetrologyStation, GloveboxStation, BatchStation, InspectStation],
-    Field(discriminator="kind"),
-]
+MAX_SCENARIO_BYTES = 5_000_000
+MAX_NESTING = 40
 
 
 class SharedResource(Model):
@@ -190,15 +48,29 @@ class SharedResource(Model):
     leak_mtbf_h: float | None = Field(default=None, gt=0, description="mean time between glove/seal leaks")
 
 
-class Lot(Model):
-    """A collector lot: distributions of its true flatness parameters."""
+class Lot(CollectorLot):
+    """A collector lot of the line: its share of the releases and its surface model (written
+    out, or `ref:` to a lot of the shipped library, `name` or `path/lots.yaml#name`)."""
 
     weight: float = Field(default=1.0, gt=0)
-    sq_um: Distribution
-    sdq: Distribution
-    pv_um: Distribution
-    waviness_um: Distribution
-    waviness_mm: Distribution
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reference(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or "ref" not in data:
+            return data
+        from plant.spec_files import SpecError
+        from twin.lots import library_lot
+
+        rest = {k: v for k, v in data.items() if k != "ref"}
+        if not isinstance(data["ref"], str):
+            raise ValueError("ref: must name a lot of a library (`name` or `path/lots.yaml#name`)")
+        base = (info.context or {}).get("base_dir")
+        try:
+            lot = library_lot(data["ref"], base)
+        except SpecError as exc:
+            raise ValueError(f"ref: {exc}") from None
+        return {**lot.model_dump(exclude_defaults=True), **rest}
 
 
 class Source(Model):
@@ -209,29 +81,41 @@ class Source(Model):
     max_cells: int | None = Field(default=None, ge=1)
 
 
+InterfaceSettings = Annotated[dict[str, Any], WithJsonSchema(InterfaceParams.model_json_schema())]
+
+
 class Quality(Model):
     """How inspection decides: fixed probabilities, or physics (interface model + disposition)."""
 
     mode: Literal["fixed", "physics"] = "fixed"
+    model: str = Field(default="fast", description="interface model: `fast` (shipped) or package.module:attribute")
     current_ma_cm2: float = Field(default=1.0, gt=0, description="plating current density the cells must survive")
-    interface: InterfaceParams = Field(default_factory=InterfaceParams)
+    interface: InterfaceSettings = Field(
+        default_factory=dict, description="parameters of the interface model (the shipped model: InterfaceParams; "
+                                          "missing keys take the shipped values of materials.yaml)")
     disposition: DispositionPolicy = Field(default_factory=DispositionPolicy)
     same_level_frac: float = Field(
         default=0.9, gt=0, le=1,
         description="a press cycle below this share of the highest pressure seen leaves the interface as it was",
     )
 
+    def operating_conditions(self) -> dict[str, float]:
+        """Inputs of the interface model the scenario sets for every cell."""
+        return {"current_ma_cm2": self.current_ma_cm2}
+
 
 class RunControl(Model):
     duration_h: float = Field(gt=0)
     warmup_h: float = Field(default=0.0, ge=0)
     replications: int = Field(default=1, ge=1)
-    seed: int = Field(default=1, ge=0)
+    seed: int = Field(default=1, ge=0, lt=2**63)
     write_trace: bool = Field(default=True, description="write every station visit to trace.sqlite")
     press_sample_hz: float = Field(default=0.1, gt=0, description="trace sample rate of simulated press cycles")
+    timeline_h: float = Field(default=24.0, ge=0, description="hours after warm-up of replication 0 whose station "
+                                                               "states and buffer levels go to trace.sqlite (0: none)")
 
     @model_validator(mode="after")
-    def _warmup(self):
+    def _warmup(self) -> "RunControl":
         if self.warmup_h >= self.duration_h:
             raise ValueError("warmup_h must be shorter than duration_h")
         return self
@@ -245,136 +129,152 @@ class Expectation(Model):
     max: float | None = None
 
     @model_validator(mode="after")
-    def _bound(self):
+    def _bound(self) -> "Expectation":
         if self.min is None and self.max is None:
             raise ValueError("give min, max or both")
         return self
 
 
-SCALAR_KPIS = (
-    "cells_started",
-    "cells_accepted",
-    "cells_rejected",
-    "cells_reworked",
-    "throughput_per_h",
-    "first_pass_yield",
-    "final_yield",
-    "mean_cycle_time_h",
-    "mean_wip",
-    "cost_per_good_cell",
-)
+@dataclass
+class Resolved:
+    """What validation loaded for a scenario, each spec read once."""
+
+    base_dir: Path | None
+    presses: dict[str, Any] = field(default_factory=dict)  # batch station -> PressSpec
+    instruments: dict[str, Any] = field(default_factory=dict)  # metrology station -> ProfilometerSpec
+    gloveboxes: dict[str, Any] = field(default_factory=dict)  # shared resource -> GloveboxSpec
+    lots: dict[str, CollectorLot] = field(default_factory=dict)
+    interface_model: Any = None  # an InterfaceModel
+    interface_params: Any = None  # its params_type instance
 
 
 class Scenario(Model):
     """A whole what-if study: the line, its inputs, and how to run and judge it."""
 
-    name: str
+    name: str = Field(max_length=200)
     description: str = ""
     run: RunControl
     source: Source
     lots: dict[str, Lot] = Field(min_length=1)
     resources: dict[str, SharedResource] = Field(default_factory=dict)
-    stations: dict[str, Station] = Field(min_length=1)
+    stations: dict[str, StationUnion] = Field(min_length=1)
     quality: Quality = Field(default_factory=Quality)
     cost: CostModel | None = Field(default=None, description="cost model for the cost_per_good_cell KPI")
     expect: list[Expectation] = Field(default_factory=list)
     hardware: Hardware | None = Field(default=None, description="stations bound to OPC UA equipment (`twin hil`)")
 
+    _resolved: Resolved | None = PrivateAttr(default=None)
+
+    @property
+    def resolved(self) -> Resolved:
+        """The specs, lots and interface model this scenario refers to (loaded at validation)."""
+        if self._resolved is None:  # built by model_copy or construct: resolve now
+            problems, self._resolved = _resolve(self, None)
+            if problems:
+                raise ScenarioError(self.name, problems)
+        return self._resolved
+
     @model_validator(mode="after")
-    def _cross_references(self):
-        problems = list(_reference_problems(self))
+    def _cross_references(self, info: ValidationInfo) -> "Scenario":
+        problems, resolved = _resolve(self, (info.context or {}).get("base_dir"))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(f"{loc}: {msg}" for loc, msg in problems))
+        self._resolved = resolved
         return self
 
 
-def _reference_problems(s: Scenario):
+def _resolve(s: Scenario, base_dir: Path | None) -> tuple[list[Problem], Resolved]:
+    resolved = Resolved(base_dir=base_dir, lots=dict(s.lots))
+    ctx = CheckContext(s.stations, s.resources, s.quality.mode, base_dir, resolved.presses, resolved.instruments)
+    problems = list(_reference_problems(s, ctx, resolved))
+    return problems, resolved
+
+
+def _reference_problems(s: Scenario, ctx: CheckContext, resolved: Resolved) -> Any:
     """Every cross-field problem, each named by its field path."""
     names = set(s.stations)
-    clash = names & set(TERMINALS)
-    for name in clash:
-        yield f"stations.{name}: '{name}' is reserved for the end of the line"
-
-    def check_target(path: str, target: str):
-        if target not in names and target not in TERMINALS:
-            yield f"{path}: '{target}' is not a station, '{SINK}' or '{SCRAP}'"
-
-    yield from check_target("source.first", s.source.first)
+    for name in names & set(TERMINALS):
+        yield f"stations.{name}", f"'{name}' is reserved for the end of the line"
+    yield from ctx.target("source.first", s.source.first)
     if s.source.first in TERMINALS:
-        yield "source.first: must be a station"
+        yield "source.first", "must be a station"
+    provided: set[str] = set()
     for name, st in s.stations.items():
-        base = f"stations.{name}"
-        if isinstance(st, InspectStation):
-            for field in ("on_accept", "on_rework", "on_reject"):
-                yield from check_target(f"{base}.{field}", getattr(st, field))
-            if s.quality.mode == "fixed" and st.fixed is None:
-                yield f"{base}.fixed: required when quality.mode is 'fixed'"
-        else:
-            if isinstance(st.next, str):
-                yield from check_target(f"{base}.next", st.next)
-            else:
-                total = sum(r.p for r in st.next)
-                if abs(total - 1.0) > 1e-9:
-                    yield f"{base}.next: branch probabilities must sum to 1 (got {total:g})"
-                for i, route in enumerate(st.next):
-                    yield from check_target(f"{base}.next.{i}.to", route.to)
-        if isinstance(st, GloveboxStation) and st.glovebox not in s.resources:
-            yield f"{base}.glovebox: '{st.glovebox}' is not under `resources`"
-        if isinstance(st, BatchStation) and st.press is not None:
-            yield from _press_problems(f"{base}.press", st)
+        for field_path, message in st.route_problems():
+            yield f"stations.{name}.{field_path}", message
+        for field_path, target in st.routes():
+            yield from ctx.target(f"stations.{name}.{field_path}", target)
+        kind = KINDS[st.kind]
+        if kind.check is not None:
+            yield from kind.check(name, st, ctx)
+        provided |= st.provides()
+    for name, res in s.resources.items():
+        if res.atmosphere is not None:
+            from plant.glovebox import load_glovebox_spec
+
+            spec, problems = ctx.load(f"resources.{name}.atmosphere", load_glovebox_spec, res.atmosphere)
+            yield from problems
+            if spec is not None:
+                resolved.gloveboxes[name] = spec
     if s.quality.mode == "physics":
-        if not any(isinstance(st, MetrologyStation) for st in s.stations.values()):
-            yield "stations: physics quality mode needs a metrology station to measure flatness"
-        if not any(isinstance(st, BatchStation) and st.press for st in s.stations.values()):
-            yield "stations: physics quality mode needs a batch station with `press`"
-    for field in ("equipment_per_server_h", "equipment_per_busy_h") if s.cost else ():
-        for station in sorted(set(getattr(s.cost, field)) - names):
-            yield f"cost.{field}.{station}: '{station}' is not a station"
+        if "flatness" not in provided:
+            yield "stations", "physics quality mode needs a metrology station to measure flatness"
+        if "pressing" not in provided:
+            yield "stations", "physics quality mode needs a batch station with `press`"
+    yield from _interface_problems(s, resolved)
+    for field_name in ("equipment_per_server_h", "equipment_per_busy_h") if s.cost else ():
+        for station in sorted(set(getattr(s.cost, field_name)) - names):
+            yield f"cost.{field_name}.{station}", f"'{station}' is not a station"
     for name in s.hardware.bindings if s.hardware else ():
         yield from _binding_problems(s, name)
-    for i, e in enumerate(s.expect):
-        if not _known_kpi(e.kpi, names, set(s.lots)):
-            yield (f"expect.{i}.kpi: unknown KPI '{e.kpi}' (one of {', '.join(SCALAR_KPIS)}, utilisation.<station>, "
-                   "availability.<station>, yield_by_press.<station>, yield_by_lot.<lot>)")
+    yield from _expectation_problems(s)
 
 
-def _press_problems(path: str, st: BatchStation):
-    from plant.press import RecipeError, check_recipe, load_press_spec
+def _interface_problems(s: Scenario, resolved: Resolved) -> Any:
+    from twin.interface.model import load_model
 
     try:
-        spec = load_press_spec(st.press.spec)
-    except (FileNotFoundError, ValueError) as exc:
-        yield f"{path}.spec: {exc}"
+        model = load_model(s.quality.model)
+    except ValueError as exc:
+        yield "quality.model", str(exc)
         return
+    resolved.interface_model = model
     try:
-        check_recipe(spec, st.press.recipe)
-    except RecipeError as exc:
-        yield f"{path}.recipe: {exc}"
-    if st.batch.capacity_cells > spec.capacity_cells:
-        yield f"{path}: batch.capacity_cells {st.batch.capacity_cells} exceeds the press capacity {spec.capacity_cells}"
+        if model.params_type is InterfaceParams:
+            from twin.interface.params import load_params
+
+            resolved.interface_params = load_params(**s.quality.interface)
+        else:
+            resolved.interface_params = model.params_type.model_validate(s.quality.interface)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            yield f"quality.interface.{loc}" if loc else "quality.interface", err["msg"].removeprefix("Value error, ")
 
 
-def _binding_problems(s: Scenario, name: str):
-    """A binding must name a pressing batch station, a metrology station or a glovebox resource."""
+def _binding_problems(s: Scenario, name: str) -> Any:
+    """A binding must name a station that takes equipment or a glovebox resource."""
     path = f"hardware.bindings.{name}"
     st = s.stations.get(name)
     if st is None:
         res = s.resources.get(name)
         if res is None:
-            yield f"{path}: '{name}' is neither a station nor a resource"
+            yield path, f"'{name}' is neither a station nor a resource"
         elif res.atmosphere is None:
-            yield f"{path}: resource '{name}' has no `atmosphere` to read from a glovebox"
-    elif not (isinstance(st, MetrologyStation) or (isinstance(st, BatchStation) and st.press is not None)):
-        yield f"{path}: only a batch station with `press` or a metrology station can be bound to equipment"
+            yield path, f"resource '{name}' has no `atmosphere` to read from a glovebox"
+    elif st.device_role() is None:
+        yield path, "only a batch station with `press` or a metrology station can be bound to equipment"
 
 
-def _known_kpi(kpi: str, stations: set[str], lots: set[str]) -> bool:
-    if kpi in SCALAR_KPIS:
-        return True
-    head, _, tail = kpi.partition(".")
-    if head in ("utilisation", "availability", "yield_by_press"):
-        return tail in stations
-    return head == "yield_by_lot" and tail in lots
+def _expectation_problems(s: Scenario) -> Any:
+    from twin.kpis import KpiError, parse_kpi
+
+    presses = [n for n, st in s.stations.items() if "pressing" in st.provides()]
+    for i, e in enumerate(s.expect):
+        try:
+            parse_kpi(e.kpi, s.stations, s.lots, presses)
+        except KpiError as exc:
+            yield f"expect.{i}.kpi", str(exc)
 
 
 class ScenarioError(Exception):
@@ -408,7 +308,7 @@ def _data_path(data: Any, loc: tuple) -> str:
 
 
 def _problems_from(exc: ValidationError, data: Any = None) -> list[tuple[str, str]]:
-    out = []
+    out: list[tuple[str, str]] = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) if data is None else _data_path(data, err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
@@ -424,33 +324,62 @@ def _split_located(message: str) -> tuple[str, str]:
     return (loc, msg) if sep else ("", message)
 
 
-def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
-    """Validate already-loaded data; raise ScenarioError naming every bad field."""
+def parse_scenario(data: Any, source: str = "<scenario>", base_dir: str | Path | None = None) -> Scenario:
+    """Validate already-loaded data (relative spec paths against `base_dir`, then the current
+    directory); raise ScenarioError naming every bad field."""
     if not isinstance(data, dict):
         raise ScenarioError(source, [("", "a scenario must be a mapping")])
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context={"base_dir": Path(base_dir) if base_dir else None})
     except ValidationError as exc:
         raise ScenarioError(source, _problems_from(exc, data)) from None
 
 
+def _depth(x: Any, limit: int) -> int:
+    """Nesting depth of plain data, stopping at `limit`."""
+    depth, level = 0, [x]
+    while level and depth <= limit:
+        nxt: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                nxt.extend(item.values())
+            elif isinstance(item, list):
+                nxt.extend(item)
+        level, depth = nxt, depth + 1
+    return depth
+
+
 def load_scenario_data(path: str | Path) -> dict:
-    """Read a scenario YAML file into plain data (no validation)."""
+    """Read a scenario YAML file into plain data (no validation); ScenarioError when the file
+    cannot be read, is not UTF-8, is too large or too deeply nested, or is not YAML."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ScenarioError(str(path), [("", "is a directory, not a scenario file")]) from None
     except OSError as exc:
         raise ScenarioError(str(path), [("", f"cannot read file: {exc.strerror}")]) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(str(path), [("", f"file too large ({len(raw)} bytes > {MAX_SCENARIO_BYTES})")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), [("", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ScenarioError(str(path), [("", f"nested deeper than {MAX_NESTING} levels")]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(str(path), [("", f"invalid YAML: {exc}")]) from None
+    if _depth(data, MAX_NESTING) > MAX_NESTING:
+        raise ScenarioError(str(path), [("", f"nested deeper than {MAX_NESTING} levels")])
     return data
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file."""
-    return parse_scenario(load_scenario_data(path), str(path))
+    """Read and validate a scenario file (relative paths in it resolve against its directory)."""
+    path = Path(path)
+    return parse_scenario(load_scenario_data(path), str(path), path.resolve().parent)
 
 
 def json_schema() -> str:

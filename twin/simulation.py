@@ -1,50 +1,42 @@
-"""The one facade of a run: `Simulation(scenario).run(out_dir)` runs the replications,
-writes summary.json, cells.parquet and trace.sqlite, and checks the `expect:` block."""
+"""The one facade of a run: `Simulation(scenario, ports=..., executor=...).run(out_dir)` runs
+the replications (in simulated time by default, or one replication against equipment when
+`ports` is a hardware backend such as `twin.hil.PlantEquipment`), writes summary.json,
+cells.parquet and trace.sqlite through the one atomic writer, and judges the `expect:` block."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
-from twin.scenario import Scenario
+from twin.kpis import kpi_halfwidth, kpi_value
+from twin.replication import Replication, quality_keys, run_replication
 from twin.stats import across_replications, t_halfwidth
+from twin.writer import RunWriter, json_safe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from twin.scenario import Scenario
+
+__all__ = ["Simulation", "RunResult", "Expectation", "Equipment", "Replication", "run_replication", "summarise",
+           "judge", "json_safe"]
 
 PER_STATION = ("utilisation", "availability")
-PER_GROUP = ("yield_by_lot", "yield_by_press")
-
-
-@dataclass
-class Replication:
-    """What one replication returns: its KPIs and its cell/visit records."""
-
-    index: int
-    kpis: dict
-    cell_rows: list[tuple]
-    visits: list[tuple]
-
-
-def run_replication(scenario: Scenario, index: int, seed: int | None = None, keep_visits: bool = True) -> Replication:
-    """Run replication `index` of a scenario (independent streams per replication)."""
-    from twin.line import Line
-    from twin.store import cell_row
-
-    line = Line(scenario, index, seed=seed)
-    kpis = line.run()
-    rows = [cell_row(index, c) for c in line.cells]
-    return Replication(index, kpis, rows, line.visits if keep_visits else [])
+PER_GROUP = ("yield_by_lot", "yield_by_press", "cost_breakdown")
 
 
 @dataclass
 class Expectation:
+    """One `expect:` row judged against a summary."""
+
     kpi: str
     value: float
     min: float | None
     max: float | None
+    halfwidth: float = math.nan
 
     @property
     def passed(self) -> bool:
@@ -55,28 +47,41 @@ class Expectation:
 
 @dataclass
 class RunResult:
-    summary: dict
+    """What a run returns: its summary and the verdict on each expectation."""
+
+    summary: dict[str, Any]
     expectations: list[Expectation] = field(default_factory=list)
+    out_dir: Path | None = None
 
     @property
     def passed(self) -> bool:
         return all(e.passed for e in self.expectations)
 
 
-def summarise(scenario: Scenario, reps: list[dict], seed: int) -> dict:
+def _group_mean(reps: list[dict], group: str) -> tuple[dict[str, float], dict[str, float]]:
+    rows = [r.get(group) or {} for r in reps]
+    keys = sorted({k for row in rows for k in row})
+    means = {k: float(np.nanmean([row.get(k, math.nan) for row in rows])) for k in keys}
+    return means, {k: t_halfwidth([row.get(k, math.nan) for row in rows]) for k in keys}
+
+
+def summarise(scenario: "Scenario", reps: list[dict], seed: int) -> dict[str, Any]:
     """Means across replications with Student-t 95% half-widths (`ci95`)."""
     scalars = [{k: v for k, v in r.items() if not isinstance(v, dict)} for r in reps]
     means, hws = across_replications(scalars)
-    summary: dict = {"scenario": scenario.name, **means}
-    ci95: dict = dict(hws)
+    summary: dict[str, Any] = {"scenario": scenario.name, **means}
+    ci95: dict[str, Any] = dict(hws)
     for group in PER_STATION:
         stations = reps[0][group]
         summary[group] = {s: sum(r[group][s] for r in reps) / len(reps) for s in stations}
         ci95[group] = {s: t_halfwidth([r[group][s] for r in reps]) for s in stations}
     for group in PER_GROUP:
-        keys = sorted({k for r in reps for k in r[group]})
-        summary[group] = {k: float(np.nanmean([r[group].get(k, math.nan) for r in reps])) for k in keys}
-        ci95[group] = {k: t_halfwidth([r[group].get(k, math.nan) for r in reps]) for k in keys}
+        summary[group], ci95[group] = _group_mean(reps, group)
+    summary["station_states"], ci95["station_states"] = {}, {}
+    for station in reps[0]["station_states"]:
+        rows = [r["station_states"][station] for r in reps]
+        summary["station_states"][station], ci95["station_states"][station] = _group_mean(
+            [{"s": row} for row in rows], "s")
     reasons: dict[str, float] = {}
     for r in reps:
         for k, v in r["reject_reasons"].items():
@@ -88,21 +93,17 @@ def summarise(scenario: Scenario, reps: list[dict], seed: int) -> dict:
         warmup_h=scenario.run.warmup_h,
         replications=len(reps),
         seed=seed,
+        currency=scenario.cost.currency if scenario.cost is not None else None,
         ci95=ci95,
         per_replication=reps,
     )
     return summary
 
 
-def kpi_value(summary: dict, kpi: str) -> float:
-    head, _, tail = kpi.partition(".")
-    value = summary[head][tail] if tail else summary[kpi]
-    return float(value)
-
-
-def judge(scenario: Scenario, summary: dict) -> list[Expectation]:
+def judge(scenario: "Scenario", summary: dict[str, Any]) -> list[Expectation]:
     """The scenario's `expect:` assertions against a summary; the verdicts go into it too."""
-    expectations = [Expectation(e.kpi, kpi_value(summary, e.kpi), e.min, e.max) for e in scenario.expect]
+    expectations = [Expectation(e.kpi, kpi_value(summary, e.kpi), e.min, e.max, kpi_halfwidth(summary, e.kpi))
+                    for e in scenario.expect]
     summary["expectations"] = [
         {"kpi": e.kpi, "value": e.value, "min": e.min, "max": e.max, "passed": e.passed} for e in expectations
     ]
@@ -110,61 +111,83 @@ def judge(scenario: Scenario, summary: dict) -> list[Expectation]:
     return expectations
 
 
-class Simulation:
-    """Runs a scenario's replications and writes the run's outputs."""
+class Equipment(Protocol):
+    """A backend that runs one replication against equipment instead of in simulated time."""
 
-    def __init__(self, scenario: Scenario, replications: int | None = None, seed: int | None = None,
-                 executor=None):
+    def check(self, scenario: "Scenario") -> None:
+        """Refuse a scenario the equipment cannot run (raise with the field and the mismatch)."""
+        ...
+
+    async def run_async(self, scenario: "Scenario", seed: int, writer: RunWriter | None) -> dict[str, Any]:
+        """Run on the running event loop, streaming records into `writer`; return the run's summary."""
+        ...
+
+
+class Simulation:
+    """Runs a scenario and writes the run's outputs."""
+
+    def __init__(self, scenario: "Scenario", replications: int | None = None, seed: int | None = None,
+                 executor: Any = None, ports: Equipment | None = None):
         self.scenario = scenario
         self.executor = executor  # None: in this process; or see twin.experiment
+        self.ports = ports
         self.replications = replications or scenario.run.replications
         self.seed = scenario.run.seed if seed is None else seed
+        if ports is not None:
+            if executor is not None:
+                raise ValueError("a run against equipment runs in this process (no executor)")
+            self.replications = 1
+            ports.check(scenario)
 
-    def run(self, out_dir: str | Path | None = None, on_replication: Callable[[int], None] | None = None) -> RunResult:
+    def run(self, out_dir: str | Path | None = None, on_replication: Callable[[int], None] | None = None,
+            overwrite: bool = True) -> RunResult:
+        """Run and write the outputs to `out_dir` (atomically; nothing written without it)."""
+        if self.ports is not None:
+            result = asyncio.run(self.run_async(out_dir, overwrite=overwrite))
+            if on_replication is not None:
+                on_replication(0)
+            return result
+        writer = self._writer(out_dir, overwrite)
+        try:
+            summary = self._simulate(writer, on_replication)
+            return self._judge_and_commit(summary, writer)
+        except BaseException as exc:
+            if writer is not None:
+                writer.abort(type(exc).__name__)
+            raise
+
+    async def run_async(self, out_dir: str | Path | None = None, overwrite: bool = True) -> RunResult:
+        """A run against equipment on the running event loop (`ports` must be given)."""
+        if self.ports is None:
+            raise ValueError("run_async runs against equipment: give `ports`")
+        writer = self._writer(out_dir, overwrite)
+        try:
+            summary = await self.ports.run_async(self.scenario, self.seed, writer)
+            return self._judge_and_commit(summary, writer)
+        except BaseException as exc:
+            if writer is not None:
+                writer.abort(type(exc).__name__)
+            raise
+
+    def _writer(self, out_dir: str | Path | None, overwrite: bool) -> RunWriter | None:
+        if out_dir is None:
+            return None
+        return RunWriter(out_dir, quality_keys(self.scenario), overwrite=overwrite)
+
+    def _judge_and_commit(self, summary: dict[str, Any], writer: RunWriter | None) -> RunResult:
+        expectations = judge(self.scenario, summary)
+        target = writer.commit(summary) if writer is not None else None
+        return RunResult(summary, expectations, target)
+
+    def _simulate(self, writer: RunWriter | None, on_replication: Callable[[int], None] | None) -> dict[str, Any]:
         from twin.experiment import replications
 
-        writers = self._open(out_dir) if out_dir is not None else None
         reps = []
-        try:
-            for rep in replications(self.scenario, range(self.replications), self.seed, self.executor,
-                                    keep_visits=self.scenario.run.write_trace):
-                i = rep.index
-                reps.append(rep.kpis)
-                if writers is not None:
-                    trace, cells = writers
-                    trace.add_cells(rep.cell_rows)
-                    trace.add_visits(i, rep.visits)
-                    trace.add_run(i, self.seed, rep.kpis)
-                    cells.add(rep.cell_rows)
-                if on_replication is not None:
-                    on_replication(i)
-        finally:
-            if writers is not None:
-                for w in writers:
-                    w.close()
-        summary = summarise(self.scenario, reps, self.seed)
-        expectations = judge(self.scenario, summary)
-        if out_dir is not None:
-            (Path(out_dir) / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
-        return RunResult(summary, expectations)
-
-    @staticmethod
-    def _open(out_dir: str | Path):
-        from twin.store import ParquetCells, TraceStore
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("trace.sqlite", "trace.sqlite-wal", "trace.sqlite-shm", "cells.parquet"):
-            (out / name).unlink(missing_ok=True)
-        return TraceStore(out / "trace.sqlite"), ParquetCells(out / "cells.parquet")
-
-
-def json_safe(x):
-    """The same data with NaN and infinities as null, so the JSON is standard."""
-    if isinstance(x, dict):
-        return {k: json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+        for rep in replications(self.scenario, range(self.replications), self.seed, self.executor,
+                                keep_visits=self.scenario.run.write_trace):
+            reps.append(rep.kpis)
+            if writer is not None:
+                writer.add_replication(rep.index, self.seed, rep.kpis, rep.cell_rows, rep.visits, rep.timeline)
+            if on_replication is not None:
+                on_replication(rep.index)
+        return summarise(self.scenario, reps, self.seed)

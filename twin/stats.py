@@ -4,7 +4,7 @@ and Student-t confidence intervals across replications."""
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -83,7 +83,7 @@ def t_halfwidth(values: Iterable[float], confidence: float = 0.95) -> float:
     return float(t.ppf(0.5 + confidence / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
 
 
-def across_replications(per_rep: list[Mapping[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+def across_replications(per_rep: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
     """Mean and 95% half-width of each numeric key across replication results."""
     keys = [k for k, v in per_rep[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     means = {}

@@ -1,6 +1,8 @@
-"""Per-cell traceability: SQLite (`trace.sqlite`: cells, visits, runs) and Parquet
-(`cells.parquet`). Rows are committed as they are added in batches, so a crash never
-loses what was already written."""
+"""Per-cell traceability: SQLite (`trace.sqlite`: cells, visits, runs, device runs,
+dispositions, the timeline) and Parquet (`cells.parquet`). Every `add_*` call commits, so a
+crash never loses what was already written. The cell columns include the interface model's
+outputs, read from the model (`twin.interface.model`). Folders are written by
+`twin.writer.RunWriter`."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ import json
 import math
 import sqlite3
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from twin.cell import SURFACE_KEYS
+from twin.lots import SURFACE_KEYS
+from twin.writer import json_safe
 
-QUALITY_KEYS = ("contact_fraction", "contact_fraction_min", "void_fraction", "r_int_ohm_cm2", "hotspot_factor", "p_short")
+if TYPE_CHECKING:  # pragma: no cover
+    from twin.cell import Cell
+    from twin.recorder import Timeline
 
-CELL_COLUMNS: tuple[tuple[str, str], ...] = (
+BASE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("replication", "INTEGER"),
     ("cell_id", "INTEGER"),
     ("lot", "TEXT"),
@@ -26,40 +31,52 @@ CELL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("quarantined", "INTEGER"),
     *((f"true_{k}", "REAL") for k in SURFACE_KEYS),
     *((k, "REAL") for k in SURFACE_KEYS),
+    ("cutoff_um", "REAL"),
     ("pressure_mpa", "REAL"),
     ("pressure_cv", "REAL"),
     ("hold_s", "REAL"),
     ("temperature_c", "REAL"),
     ("h2o_max_ppm", "REAL"),
-    *((k, "REAL") for k in QUALITY_KEYS),
-    ("press_runs", "TEXT"),
+    ("press_station", "TEXT"),
 )
-
 DEVICE_RUN_COLUMNS = ("run_id", "job_id", "station", "device", "samples", "status", "ok", "problem",
                       "sim_start_h", "sim_end_h", "device_duration_s", "wall_start", "wall_end")
 DISPOSITION_COLUMNS = ("run_id", "sample_id", "cell_id", "device", "decision", "reason", "sim_h", "delivered", "error")
-
 VISIT_COLUMNS = (("replication", "INTEGER"), ("cell_id", "INTEGER"), ("station", "TEXT"), ("t_arrive_h", "REAL"),
                  ("t_start_h", "REAL"), ("t_end_h", "REAL"), ("t_leave_h", "REAL"))
+TIMELINE_TABLES = {
+    "station_states": "replication INTEGER, station TEXT, t_h REAL, busy INTEGER, blocked INTEGER, "
+                      "starved INTEGER, down INTEGER, off_shift INTEGER",
+    "buffer_levels": "replication INTEGER, station TEXT, t_h REAL, waiting INTEGER",
+    "press_traces": "replication INTEGER, station TEXT, run_id TEXT, t_s REAL, p_mpa REAL, temp_c REAL, phase INTEGER",
+}
 
 
-def _num(x) -> float | None:
+def cell_columns(quality_keys: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Columns of the cells table: the record, the interface outputs, the press RunIds."""
+    return (*BASE_COLUMNS, *((k, "REAL") for k in quality_keys), ("press_runs", "TEXT"))
+
+
+def _num(x: Any) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-def cell_row(replication: int, cell) -> tuple:
-    """One cell as a row of CELL_COLUMNS."""
+def cell_row(replication: int, cell: "Cell", quality_keys: Sequence[str]) -> tuple:
+    """One cell as a row of `cell_columns(quality_keys)`."""
     true = cell.true_surface or {}
-    meas = cell.surface or {}
+    meas = cell.surface
     q = cell.quality or {}
+    pressed = bool(cell.press_runs)
     return (
         replication, cell.id, cell.lot, cell.t_in, _num(cell.t_out), cell.outcome or "in_process", cell.reason,
         cell.reworks, int(cell.quarantined),
         *(_num(true.get(k)) for k in SURFACE_KEYS),
-        *(_num(meas.get(k)) for k in SURFACE_KEYS),
-        _num(cell.pressure_mpa) if cell.press_runs else None, _num(cell.pressure_cv),
-        _num(cell.hold_s) if cell.press_runs else None, _num(cell.temperature_c), _num(cell.h2o_max_ppm),
-        *(_num(q.get(k)) for k in QUALITY_KEYS),
+        *(_num(getattr(meas, k)) if meas is not None else None for k in SURFACE_KEYS),
+        _num(meas.cutoff_um) if meas is not None else None,
+        _num(cell.pressure_mpa) if pressed else None, _num(cell.pressure_cv),
+        _num(cell.hold_s) if pressed else None, _num(cell.temperature_c), _num(cell.h2o_max_ppm),
+        cell.press_station or None,
+        *(_num(q.get(k)) for k in quality_keys),
         ",".join(cell.press_runs),
     )
 
@@ -67,11 +84,12 @@ def cell_row(replication: int, cell) -> tuple:
 class TraceStore:
     """The run's SQLite trace; rows are committed per `add_*` call."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, quality_keys: Sequence[str]):
         self.path = Path(path)
+        self.columns = cell_columns(quality_keys)
         self.db = sqlite3.connect(self.path)
         self.db.execute("PRAGMA journal_mode=WAL")
-        cols = ", ".join(f"{n} {t}" for n, t in CELL_COLUMNS)
+        cols = ", ".join(f"{n} {t}" for n, t in self.columns)
         self.db.execute(f"CREATE TABLE IF NOT EXISTS cells ({cols}, PRIMARY KEY (replication, cell_id))")
         vcols = ", ".join(f"{n} {t}" for n, t in VISIT_COLUMNS)
         self.db.execute(f"CREATE TABLE IF NOT EXISTS visits ({vcols})")
@@ -80,6 +98,8 @@ class TraceStore:
                         "PRIMARY KEY (job_id))")
         self.db.execute(f"CREATE TABLE IF NOT EXISTS dispositions ({', '.join(DISPOSITION_COLUMNS)}, "
                         "PRIMARY KEY (run_id, sample_id))")
+        for table, cols in TIMELINE_TABLES.items():
+            self.db.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
         self.db.commit()
 
     def add_device_run(self, run: dict) -> None:
@@ -97,7 +117,7 @@ class TraceStore:
                             tuple(row.get(k) for k in DISPOSITION_COLUMNS))
 
     def add_cells(self, rows: Iterable[tuple]) -> None:
-        marks = ",".join("?" * len(CELL_COLUMNS))
+        marks = ",".join("?" * len(self.columns))
         with self.db:
             self.db.executemany(f"INSERT OR REPLACE INTO cells VALUES ({marks})", rows)
 
@@ -107,28 +127,41 @@ class TraceStore:
 
     def add_run(self, replication: int, seed: int, kpis: dict) -> None:
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?)", (replication, seed, json.dumps(kpis)))
+            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?)",
+                            (replication, seed, json.dumps(json_safe(kpis))))
+
+    def add_timeline(self, replication: int, timeline: "Timeline") -> None:
+        with self.db:
+            self.db.executemany("INSERT INTO station_states VALUES (?,?,?,?,?,?,?,?)",
+                                ((replication, *row) for row in timeline.states))
+            self.db.executemany("INSERT INTO buffer_levels VALUES (?,?,?,?)",
+                                ((replication, *row) for row in timeline.levels))
+            for station, (run_id, tr) in timeline.press_traces.items():
+                self.db.executemany("INSERT INTO press_traces VALUES (?,?,?,?,?,?,?)", (
+                    (replication, station, run_id, float(t), float(p), float(temp), int(ph))
+                    for t, p, temp, ph in zip(tr.t_s, tr.p_mpa, tr.temp_c, tr.phase)))
 
     def close(self) -> None:
         self.db.close()
 
 
 class ParquetCells:
-    """`cells.parquet`, written one row group per replication."""
+    """`cells.parquet`, written one row group per call."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, quality_keys: Sequence[str]):
         import pyarrow as pa
 
         self.path = Path(path)
+        self.columns = cell_columns(quality_keys)
         types = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}
-        self.schema = pa.schema([(n, types[t]) for n, t in CELL_COLUMNS])
-        self._writer = None
+        self.schema = pa.schema([(n, types[t]) for n, t in self.columns])
+        self._writer: Any = None
 
     def add(self, rows: list[tuple]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns = list(zip(*rows)) if rows else [[] for _ in CELL_COLUMNS]
+        columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in self.columns]
         table = pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, self.schema)],
                                      schema=self.schema)
         if self._writer is None:

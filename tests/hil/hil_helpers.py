@@ -72,6 +72,22 @@ def scenario(**kw: Any) -> Scenario:
     return parse_scenario(scenario_data(**kw), "<hil test>")
 
 
+class HardwareRun:
+    """A run of `scenario` on the plant's equipment through the one facade, with the run's tag
+    (the prefix of its job and sample ids) known before it starts."""
+
+    def __init__(self, scenario: Any, plant: Any) -> None:
+        from twin.hil import PlantEquipment
+        from twin.simulation import Simulation
+
+        self.equipment = PlantEquipment(plant)
+        self.simulation = Simulation(scenario, ports=self.equipment)
+        self.tag = self.equipment.tag
+
+    async def run_async(self, out: Path) -> Any:
+        return await self.simulation.run_async(out)
+
+
 async def run_with(hw_run: Any, out: Path, *watchers: Any) -> Any:
     """Run `hw_run` and the `watchers` (coroutines poking the link) side by side; the run's
     result once everything is done, all under one generous time-out."""
@@ -101,6 +117,9 @@ async def until(cond: Callable[[], Any], timeout_s: float, what: str, poll_s: fl
 def db_rows(out: Path, sql: str, *args: Any) -> list[tuple]:
     """Rows of `sql` on the run's trace.sqlite (readable while the run writes it)."""
     path = out / "trace.sqlite"
+    partial = out.with_name(out.name + ".partial") / "trace.sqlite"  # while the run is going
+    if partial.exists():
+        path = partial
     if not path.exists():
         return []
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)

@@ -24,7 +24,7 @@ import yaml
 
 from tests.hil import e2e_helpers as h
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.timeout(400), pytest.mark.slow]
 
 TIME_SCALE = 3600.0  # simulated s per wall s, for the plant and the twin alike
 CELLS = 30
@@ -207,7 +207,7 @@ def test_press_killed_and_restarted_mid_run_loses_no_cell(tmp_path: Path, securi
     hil = _run_hil(tmp_path, scenario, plant, procs)
     out = tmp_path / "out"
     t_kill, active_run = h.run_async(_kill_when_running(
-        wip_server, hil, out / "trace.sqlite", p_wip, security["reader_cert"], min_runs=2,
+        wip_server, hil, out.with_name(out.name + ".partial") / "trace.sqlite", p_wip, security["reader_cert"], min_runs=2,
         deadline_s=h.HIL_DEADLINE_S), timeout_s=h.HIL_DEADLINE_S + 30)
     assert not wip_server.alive()
     time.sleep(1.0)  # down for a second, then back on the same port as a new server instance

@@ -8,9 +8,8 @@ from collections import Counter
 
 import pytest
 
-from tests.hil.hil_helpers import (cell_of_sample, cells, db_rows, device, opcua_call, opcua_read,
+from tests.hil.hil_helpers import (HardwareRun, cell_of_sample, cells, db_rows, device, opcua_call, opcua_read,
                          results_of, run_with, scenario, summary, until)
-from twin.hil import HardwareRun
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -11,11 +11,10 @@ import time
 
 import pytest
 
-from tests.hil.hil_helpers import (active_job, cell_of_sample, cells, db_rows, device, hil_plant, press_session, results_of,
+from tests.hil.hil_helpers import (HardwareRun, active_job, cell_of_sample, cells, db_rows, device, hil_plant, press_session, results_of,
                          run_with, scenario, summary, until)
 from plant.serve import PlantThread
 from tests.hil.proxy import TcpProxy
-from twin.hil import HardwareRun
 
 pytestmark = pytest.mark.timeout(180)
 N_CELLS = 6

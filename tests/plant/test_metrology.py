@@ -13,7 +13,11 @@ def test_lot_medians_and_keys():
     assert np.median(true["sq_um"]) == pytest.approx(lot.sq_um.median, rel=0.03)
     assert np.median(true["waviness_mm"]) == pytest.approx(lot.waviness_mm.median, rel=0.03)
     assert np.corrcoef(np.log(true["sq_um"]), np.log(true["sdq"]))[0, 1] == pytest.approx(
-        lot.log_corr_sq_sdq, abs=0.03)
+        lot.correlation["sq_um"]["sdq"], abs=0.03)
+    # PV is Sq times an independent PV/Sq ratio of median 7 (the lot's source)
+    assert np.median(true["pv_um"] / true["sq_um"]) == pytest.approx(7.0, rel=0.03)
+    assert np.corrcoef(np.log(true["sdq"]), np.log(true["pv_um"]))[0, 1] == pytest.approx(
+        lot.correlation["sdq"]["pv_um"], abs=0.03)
 
 
 def test_measure_noise_scale():
@@ -32,7 +36,7 @@ def test_scalar_measure_and_bandwidth():
     true = {"sq_um": 0.1, "sdq": 0.05, "pv_um": 0.6, "waviness_um": 0.5, "waviness_mm": 3.0}
     m = measure(true, np.random.default_rng(2), spec, lot)
     assert np.ndim(m["sq_um"]) == 0
-    ratio = (lot.reference_cutoff_um / spec.cutoff_short_um) ** (1 - lot.hurst)
+    ratio = (lot.cutoff_um / spec.cutoff_short_um) ** (1 - lot.hurst)
     assert float(m["sdq"]) == pytest.approx(0.05 * ratio, rel=6 * spec.sdq_noise_frac)
 
 
@@ -46,5 +50,7 @@ def test_height_map_matches_sq_and_sdq():
 
 
 def test_unknown_lot():
-    with pytest.raises(KeyError):
+    from plant.spec_files import SpecError
+
+    with pytest.raises(SpecError, match="gold_leaf"):
         load_collector_lot("gold_leaf")

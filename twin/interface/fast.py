@@ -21,10 +21,11 @@ its own scale); the short hazard integrates (J_local / CCD)^m over the strata.
 from __future__ import annotations
 
 from functools import lru_cache
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
+from pydantic import BaseModel
 
 from . import contact, failure, transport
 from .calibration import CALIBRATION_PATH, load_calibration
@@ -79,7 +80,8 @@ def strata(edges: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Normal quantiles at the conditional medians of the area strata, and their area weights."""
     bounds = np.array((0.0, *edges, 1.0))
     weights = np.diff(bounds)
-    z = ndtri(0.5 * (bounds[:-1] + bounds[1:]))
+    normal = NormalDist()
+    z = np.array([normal.inv_cdf(q) for q in 0.5 * (bounds[:-1] + bounds[1:])])
     return z, weights
 
 
@@ -214,16 +216,16 @@ def _quality_block(inputs: dict[str, np.ndarray], params: InterfaceParams) -> di
 class FastModel:
     """The shipped interface model: the calibrated closed form of this module."""
 
-    name = "fast"
-    inputs = INPUTS
-    outputs = OUTPUTS
-    params_type = InterfaceParams
+    name: str = "fast"
+    inputs: tuple[Quantity, ...] = INPUTS
+    outputs: tuple[Quantity, ...] = OUTPUTS
+    params_type: type[BaseModel] = InterfaceParams
 
     def check_inputs(self, arrays: dict[str, np.ndarray]) -> None:
         """Cross-input checks on validated, broadcast arrays (ValueError with the reason)."""
         check_inputs(arrays)
 
-    def evaluate(self, params: InterfaceParams, **arrays: np.ndarray) -> dict[str, np.ndarray]:
+    def evaluate(self, params: Any, **arrays: np.ndarray) -> dict[str, np.ndarray]:
         """Outputs for validated arrays of one shape."""
         return quality(params, **arrays)
 

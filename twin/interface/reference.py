@@ -91,6 +91,7 @@ def self_affine_surface(
     if sq_um is not None:
         h *= sq_um / np.std(h)
     else:
+        assert sdq is not None
         h *= sdq / _rms_slope(h, dx_um)
     return Surface(heights_um=h, dx_um=dx_um)
 

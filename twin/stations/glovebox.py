@@ -2,43 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Generator
+from typing import TYPE_CHECKING, Any, Iterator, Literal
 
-from twin.stations.base import Station
+from pydantic import Field
+
+from twin.distributions import Distribution
+from twin.stations.base import Node, Process, StationContext
+from twin.stations.config import RoutedConfig
+from twin.stations.process import ProcessStation
+from twin.stations.registry import CheckContext, Problem, StationKind
+
+if TYPE_CHECKING:  # pragma: no cover
+    import simpy
+
+    from twin.cell import Cell
 
 
-class GloveboxStation(Station):
+class GloveboxConfig(RoutedConfig):
+    """A step done inside a glovebox: holds one unit of the shared glovebox resource."""
+
+    kind: Literal["glovebox"]
+    process_time_h: Distribution
+    glovebox: str = Field(description="name of a shared resource under `resources`")
+
+
+class GloveboxStation(ProcessStation):
     """Stacking, electrolyte and cathode layers, sealing: anything done under argon.
-    The worst atmosphere seen during the work is recorded on the cell; an excursion
-    above the glovebox's limit quarantines the cell."""
+    The work holds a server and a place of the shared glovebox; the worst atmosphere seen
+    during the work is recorded on the cell, and an excursion above the glovebox's limit
+    quarantines the cell."""
 
-    def __init__(self, name, cfg, line):
-        super().__init__(name, cfg, line)
+    def __init__(self, name: str, cfg: GloveboxConfig, ctx: StationContext, box: "simpy.Resource"):
+        super().__init__(name, cfg, ctx)
         self.box_name = cfg.glovebox
-        self.box = line.shared[cfg.glovebox]
+        self.box = box
 
-    def visit(self, cell) -> Generator:
-        env = self.env
-        t_arrive = env.now
-        req = self.servers.request()
-        yield req
+    def before_work(self, cell: "Cell") -> Process[Any]:
         place = self.box.request()
         yield place
-        t_start = env.now
-        yield from self.work(self.process_time())
-        t_end = env.now
-        self.box.release(place)
-        exposure = self.line.ports.glovebox.exposure(self.box_name, t_start, t_end)
+        return place
+
+    def after_work(self, cell: "Cell", t_start: float, t_end: float, held: Any = None) -> Process[Node | None]:
+        self.box.release(held)
+        exposure = self.ctx.ports.glovebox.exposure(self.box_name, t_start, t_end)
         seen = None if exposure is None else (yield exposure)
         if seen is not None:
-            h2o = seen["h2o_ppm_max"]
+            h2o = seen.h2o_ppm_max
             if not (cell.h2o_max_ppm >= h2o):
                 cell.h2o_max_ppm = h2o
-            if seen["excursion"]:
+            if seen.excursion:
                 cell.quarantined = True
                 cell.reason = "atmosphere_excursion"
-        target = self.router.choose()
-        yield from self.move_on(cell, target)
-        self.servers.release(req)
-        self.line.visit(cell, self.name, t_arrive, t_start, t_end, env.now)
-        return target
+        return None
+
+
+def _check(name: str, cfg: GloveboxConfig, ctx: CheckContext) -> Iterator[Problem]:
+    if cfg.glovebox not in ctx.resources:
+        yield f"stations.{name}.glovebox", f"'{cfg.glovebox}' is not under `resources`"
+
+
+def _build(name: str, cfg: GloveboxConfig, ctx: StationContext, scenario: Any) -> GloveboxStation:
+    return GloveboxStation(name, cfg, ctx, ctx.shared[cfg.glovebox])
+
+
+KIND = StationKind("glovebox", GloveboxConfig, _build, _check)

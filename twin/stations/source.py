@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Generator
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
+import simpy
 
-from twin.cell import SURFACE_KEYS, Cell
+from twin.cell import Cell
 from twin.distributions import sampler
+from twin.lots import LotSampler
+from twin.stations.base import Node, Process
+
+if TYPE_CHECKING:  # pragma: no cover
+    from twin.streams import Streams
 
 
 class Source:
     """Releases cells into the first station; blocks while the first buffer is full."""
 
-    def __init__(self, cfg, lots: dict, line):
+    def __init__(self, cfg: Any, lots: Mapping[str, Any], streams: "Streams", env: simpy.Environment,
+                 release: Callable[[Cell, Node], None]):
         self.cfg = cfg
-        self.line = line
-        self.env = line.env
-        streams = line.streams
+        self.env = env
+        self.release = release
         self.interarrival = sampler(cfg.interarrival_h, streams.generator("source:interarrival"))
         self.lot_names = list(lots)
         weights = np.array([lot.weight for lot in lots.values()], dtype=float)
         self._lot_cum = (np.cumsum(weights) / weights.sum()).tolist()
         self._lot_rng = streams.generator("source:lot")
-        self._surface = {
-            name: [sampler(getattr(lot, key), streams.generator(f"lot:{name}:{key}")) for key in SURFACE_KEYS]
-            for name, lot in lots.items()
-        }
+        self._surface = {name: LotSampler(name, lot, streams.generator) for name, lot in lots.items()}
         self.released = 0
         self.stopped = False
 
@@ -43,7 +46,7 @@ class Source:
                 return name
         return self.lot_names[-1]
 
-    def run(self, first) -> Generator:
+    def run(self, first: Node) -> Process[None]:
         env = self.env
         limit = self.cfg.max_cells
         while limit is None or self.released < limit:
@@ -56,7 +59,7 @@ class Source:
                 yield slot
             lot = self._lot()
             cell = Cell(self.released, lot, env.now)
-            cell.true_surface = dict(zip(SURFACE_KEYS, (draw() for draw in self._surface[lot])))
+            cell.true_surface = self._surface[lot].draw()
             cell.slot = slot
             self.released += 1
-            self.line.release(cell, first)
+            self.release(cell, first)

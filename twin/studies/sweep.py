@@ -24,7 +24,8 @@ import numpy as np
 import yaml
 
 from twin.experiment import kpi_of, run_points
-from twin.scenario import SCALAR_KPIS, Scenario, ScenarioError, parse_scenario
+from twin.kpis import SCALAR_KPIS, KpiError, parse_kpi
+from twin.scenario import Scenario, ScenarioError, parse_scenario
 from twin.stats import t_halfwidth
 
 TABLE_COLUMNS = ("point", "label", "kpi", "n", "mean", "ci95", "ci_low", "ci_high",
@@ -41,7 +42,9 @@ class Setting:
 
 def _split_values(text: str) -> list[str]:
     """Split on commas outside brackets/braces/quotes, so `[1, 2],[3, 4]` is two values."""
-    parts, depth, quote, cur = [], 0, "", []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, ""
     for ch in text:
         if quote:
             quote = "" if ch == quote else quote
@@ -132,7 +135,7 @@ class Grid:
     def label(self, p: int) -> str:
         return ", ".join(f"{s.path.rsplit('.', 1)[-1]}={_short(v)}" for s, v in zip(self.settings, self.points[p]))
 
-    def scenarios(self, data: dict, source: str) -> list[Scenario]:
+    def scenarios(self, data: dict, source: str, base_dir: str | Path | None = None) -> list[Scenario]:
         """Validated scenarios of every point; ScenarioError names the offending --set path."""
         out = []
         for point in self.points:
@@ -140,7 +143,7 @@ class Grid:
             for s, v in zip(self.settings, point):
                 d = apply_setting(d, s.path, v)
             try:
-                out.append(parse_scenario(d, source))
+                out.append(parse_scenario(d, source, base_dir))
             except ScenarioError as exc:
                 where = ", ".join(f"{s.path}={_fmt(v)}" for s, v in zip(self.settings, point))
                 head = [(s.path, f"invalid with {where}") for s in self.settings if _touches(exc, s.path)]
@@ -226,7 +229,6 @@ def write_table(rows: list[dict], settings: list[Setting], out_dir: Path) -> tup
             col = [None if (v is None or math.isnan(v)) else v for v in col]
         arrays.append(pa.array(col, type=typ))
     table = pa.Table.from_arrays(arrays, names=names)
-    out_dir.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out_dir / "sweep.parquet")
     pacsv.write_csv(table, out_dir / "sweep.csv")
     return out_dir / "sweep.parquet", out_dir / "sweep.csv"
@@ -243,18 +245,20 @@ class SweepResult:
 def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", replications: int | None = None,
               seed: int | None = None, executor: Any = None, target: tuple[str, float] | None = None,
               max_replications: int = 100, out_dir: str | Path | None = None,
-              on_result: Callable[[int, int], None] | None = None) -> SweepResult:
+              on_result: Callable[[int, int], None] | None = None, base_dir: str | Path | None = None,
+              overwrite: bool = True) -> SweepResult:
     """Validate every grid point, run them all with common random numbers, and tabulate."""
     grid = Grid(settings)
-    scenarios = grid.scenarios(data, source)
+    scenarios = grid.scenarios(data, source, base_dir)
     base = scenarios[0]
     n = replications or base.run.replications
     seed = base.run.seed if seed is None else seed
     if target is not None:
         kpi = target[0]
-        if not (kpi in SCALAR_KPIS or (kpi.startswith("utilisation.") and kpi.partition(".")[2] in base.stations)):
-            raise ScenarioError("--target-ci", [(kpi, f"unknown KPI (one of {', '.join(SCALAR_KPIS)} "
-                                                      "or utilisation.<station>)")])
+        try:
+            parse_kpi(kpi, base.stations, base.lots, base.resolved.presses)
+        except KpiError as exc:
+            raise ScenarioError("--target-ci", [(kpi, str(exc))]) from None
         n = max(n, 2)
     reps = run_points(scenarios, seed, n, executor, target, max(max_replications, n), on_result)
     rows = summarise_sweep(grid, reps)
@@ -267,11 +271,11 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
         "per_replication": reps,
     }
     if out_dir is not None:
-        from twin.simulation import json_safe
+        from twin.writer import RunWriter
 
-        out = Path(out_dir)
-        write_table(rows, settings, out)
-        (out / "sweep.json").write_text(json.dumps(json_safe(meta), indent=2))
+        writer = RunWriter(out_dir, overwrite=overwrite)
+        write_table(rows, settings, writer.partial)
+        writer.commit(meta, "sweep.json")
     return SweepResult(grid, rows, reps, meta)
 
 
