@@ -20,21 +20,23 @@ from twin.interface.calibration import error_tables, load_calibration
 
 
 def pilot_cells(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """A pilot-line mix: WIP and uniaxial presses, smooth and rough collector lots."""
+    """A pilot-line mix as the shipped scenarios press it: WIP at 290 MPa / 60 C / 150 s (3% CV)
+    and a heated uniaxial press at ~300 MPa / 60 C / 170 s (10% CV), smooth and rough collector
+    lots, cycled at 0.45 mA/cm2 under 10 MPa stack pressure."""
     uni = rng.random(n) < 0.3
     rough = rng.random(n) < 0.2
     sq = np.where(rough, 0.45, 0.2) * rng.lognormal(0.0, 0.2, n)
     return {
-        "pressure_mpa": np.where(uni, 375.0, 300.0) * rng.normal(1.0, 0.01, n),
-        "pressure_cv": np.where(uni, 0.10, 0.02) * rng.lognormal(0.0, 0.3, n),
-        "hold_s": np.where(uni, 300.0, 120.0),
-        "temperature_c": np.where(uni, 25.0, 60.0),
+        "pressure_mpa": np.where(uni, 300.0, 290.0) * rng.normal(1.0, np.where(uni, 0.025, 0.005), n),
+        "pressure_cv": np.where(uni, 0.10, 0.03) * rng.lognormal(0.0, 0.3, n),
+        "hold_s": np.where(uni, 170.0, 150.0),
+        "temperature_c": np.full(n, 60.0),
         "sq_um": sq,
-        "sdq": np.where(rough, 0.2, 0.06) * rng.lognormal(0.0, 0.25, n),
-        "pv_um": np.maximum(np.where(rough, 3.5, 1.5) * rng.lognormal(0.0, 0.25, n), sq),
+        "sdq": np.where(rough, 0.12, 0.06) * rng.lognormal(0.0, 0.25, n),
+        "pv_um": np.maximum(np.where(rough, 2.8, 1.5) * rng.lognormal(0.0, 0.25, n), sq),
         "waviness_um": rng.uniform(0.5, 2.0, n),
-        "waviness_mm": np.full(n, 5.0),
-        "current_ma_cm2": np.full(n, 0.3),
+        "waviness_mm": rng.uniform(3.0, 8.0, n),
+        "current_ma_cm2": np.full(n, 0.45),
         "stack_pressure_mpa": np.full(n, 10.0),
     }
 

@@ -103,7 +103,7 @@ def fit(points: list[dict], spot_over_cutoff: float) -> dict:
     best = None
     for m in (2, 3, 4):  # integer mixing exponents have fast paths in the closed form
         res = least_squares(
-            lambda v: rough_contact_fraction(pn, x, _contact_coef([*v[:3], m, v[3]])) - area,
+            lambda v, m=m: rough_contact_fraction(pn, x, _contact_coef([*v[:3], m, v[3]])) - area,
             x0=[2.3, 0.5, 0.5, 1.0], bounds=([0.5, -5.0, -5.0, 0.2], [5.0, 10.0, 10.0, 5.0]))
         if best is None or res.cost < best[0]:
             best = (res.cost, [*res.x[:3], m, res.x[3]])

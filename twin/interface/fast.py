@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from . import contact, failure, transport
-from .calibration import CALIBRATION_PATH, load_calibration
+from .calibration import load_calibration
 from .model import Quantity
 from .params import InterfaceParams
 
@@ -146,6 +146,21 @@ def quality(params: InterfaceParams, **inputs: np.ndarray) -> dict[str, np.ndarr
     return {k: v.reshape(shape) for k, v in out.items()}
 
 
+def _lognormal_nodes(sig: np.ndarray, z: np.ndarray) -> list[np.ndarray]:
+    """exp(sig z_k - sig^2/2) per stratum; the shipped strata are symmetric (z_k = -z_(n-1-k)),
+    so one exponential serves each pair (the numbers are the same)."""
+    if not np.allclose(z, -z[::-1]):
+        return [np.exp(sig * (zi - 0.5 * sig)) for zi in z]
+    base = np.exp(-0.5 * sig * sig)
+    n = len(z)
+    out: list[np.ndarray] = [base] * n
+    for i in range(n // 2):
+        up = np.exp(sig * z[n - 1 - i])
+        out[n - 1 - i] = base * up
+        out[i] = base / up
+    return out
+
+
 def _pow(x: np.ndarray, m: float) -> np.ndarray:
     """x^m with a multiplication fast path for the shipped Weibull modulus 3."""
     return x * x * x if m == 3.0 else x**m
@@ -158,7 +173,7 @@ def _quality_block(inputs: dict[str, np.ndarray], params: InterfaceParams) -> di
     p_mean = inputs["pressure_mpa"]
     sig = np.sqrt(np.log1p(inputs["pressure_cv"] ** 2))
     z, w = strata(params.pressure_map_strata)
-    shapes = [np.exp(sig * (zi - 0.5 * sig)) for zi in z]
+    shapes = _lognormal_nodes(sig, z)
     norm = 1.0 / sum(wi * s for wi, s in zip(w, shapes))  # the map's mean pressure is the measured one
     creep_mean = contact.creep_law_mpa(p_mean, inputs["hold_s"], inputs["temperature_c"], params)
     k = 1.0 / (params.creep_stress_exponent + 1.0)
@@ -194,7 +209,7 @@ def _quality_block(inputs: dict[str, np.ndarray], params: InterfaceParams) -> di
     # risk depends on the roughness through the contact share only)
     # the micro hot spot is taken where it is largest: the least-dense region, at its total contact
     # share (below its micro-contact share inside the wave bands, so never smaller)
-    f_micro = transport.micro_hotspot_factor(cell.beta_micro, areas[0], cal["micro_hotspot"])
+    f_micro = transport.micro_hotspot_factor(np.asarray(cell.beta_micro), areas[0], cal["micro_hotspot"])
     current = inputs["current_ma_cm2"] * f_wave * f_peak * f_micro / np.maximum(area, 1e-300)
     spread = sum(wi * _pow(current * a, m) for wi, a in zip(w, areas))
     hazard = failure.LN2 * spread * inv_ccd_m + failure.li_creep_hazard(inputs["stack_pressure_mpa"], void_worst,
