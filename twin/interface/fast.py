@@ -9,13 +9,17 @@ Scales, each with its own closed form and source (see the modules named):
 * micro (um, below L_ct = R_ct/rho): rough contact under creep hardness (``contact``), charge
   transfer plus spreading over the voids and the micro hot spot (``transport``), all fitted
   to the exact solvers (calibration.json);
-* meso (mm): the pressure map as strata of the cell area in parallel (current redistributes
-  by their conductance), the waviness (Johnson: closure at p* = pi E* W / lambda, contact
-  bands below, a cosine pressure above) and the tallest peak (field enhancement);
-* failure (``failure``): plating and stripping CCDs as competing Weibull links summed over
-  the strata, and Li creep at high stack pressure.
-Nested scales multiply the local current density (each factor is relative to the mean at
-its own scale); the short hazard integrates (J_local / CCD)^m over the strata.
+* meso (mm, far above L_ct): the pressure map as strata of the cell area in parallel (the
+  current follows each stratum's contact share), the waviness (Johnson: closure at
+  p* = pi E* W / lambda, contact bands below, a cosine pressure above: the crest factor) and
+  the tallest peak (field enhancement of a spheroid, smoothed by charge transfer);
+* failure (``failure``): plating (density of the least-dense stratum) and stripping (stack
+  pressure) CCDs as competing Weibull links, the hazard (J_local / CCD)^m integrated over the
+  strata, plus Li creep into the pores at high stack pressure.
+Nested scales multiply the local current density (each factor is relative to the mean at its
+own scale: map stratum x wave crest x micro spot x peak).  Every factor is bounded and never
+falls as its driver grows, so the short probability never falls as Sq, Sdq, PV, the waviness
+or the pressure CV rise (tests/test_interface_properties.py).
 """
 
 from __future__ import annotations
