@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from twin.interface import evaluate
+from twin.interface import evaluate, load_params, validate_inputs
+from twin.interface.fast import FAST_MODEL
 from twin.interface import reference as ref
 from twin.interface.calibration import error_tables, load_calibration
 
@@ -67,7 +68,13 @@ def main() -> None:
     out = evaluate(**cells)
     counts = np.bincount(out["decision"].astype(int), minlength=3) / args.cells
     print(f"evaluate: {args.cells:,} cells, CPU min {best:.3f} s / median {median:.3f} s -> {rate:,.0f} cells/s "
-          f"(1 core); accept/rework/reject {counts[0]:.2f}/{counts[1]:.2f}/{counts[2]:.2f}")
+          f"(1 core); accept/rework/reject {counts[0]:.2f}/{counts[1]:.2f}/{counts[2]:.2f} (each rework and reject "
+          f"a re-press prediction: a second model evaluation)")
+    inputs = validate_inputs(FAST_MODEL, cells)
+    params = load_params()
+    q_best, q_median = cpu_times(lambda: FAST_MODEL.evaluate(params, **inputs), args.rounds)
+    print(f"model alone (no decision): CPU min {q_best:.3f} s / median {q_median:.3f} s -> "
+          f"{args.cells / q_best:,.0f} cells/s; machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     cal = load_calibration()
     s = cal["solver"]

@@ -46,7 +46,7 @@ def cells(draw: st.DrawFn) -> dict[str, np.ndarray]:
 
 ROUGHER = {
     "sq_um": lambda c, f: {"sq_um": c["sq_um"] * f, "pv_um": np.maximum(c["pv_um"], c["sq_um"] * f)},
-    "sdq": lambda c, f: {"sdq": np.minimum(c["sdq"] * f, 1.0)},
+    "sdq": lambda c, f: {"sdq": np.minimum(c["sdq"] * f, 3.0)},
     "pv_um": lambda c, f: {"pv_um": c["pv_um"] * f},
     "waviness_um": lambda c, f: {"waviness_um": c["waviness_um"] * f + 0.01},
     "waviness_mm": lambda c, f: {"waviness_mm": np.maximum(c["waviness_mm"] / f, 0.3)},

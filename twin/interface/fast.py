@@ -42,7 +42,7 @@ INPUTS: tuple[Quantity, ...] = (
     Quantity("hold_s", "cumulative hold time at pressure", 0.0, 1.0e6),
     Quantity("temperature_c", "hold temperature", -40.0, 400.0),
     Quantity("sq_um", "collector RMS height (at cutoff_um)", 0.0, 50.0, low_inclusive=False),
-    Quantity("sdq", "collector RMS slope (at cutoff_um)", 0.0, 1.0, low_inclusive=False),
+    Quantity("sdq", "collector RMS slope (at cutoff_um; 3 is a 72-degree RMS flank)", 0.0, 3.0, low_inclusive=False),
     Quantity("pv_um", "collector peak-to-valley height (>= sq_um)", 0.0, 500.0),
     Quantity("waviness_um", "waviness amplitude", 0.0, 500.0),
     Quantity("waviness_mm", "waviness wavelength (longer than the 0.08 mm roughness cut-off of ISO 4288)",
