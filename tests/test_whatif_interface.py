@@ -1,9 +1,10 @@
 """The two interface-physics what-ifs (quality.mode: physics) answer in one run each:
-a precise isostatic press keeps more cells than a uniaxial press with a 10% spatial pressure
-CV (yield_by_press), and a smooth collector lot more than a rough one (yield_by_lot), with
-95% intervals that do not overlap; and the rework/reject decisions show the physics behind
-the answer: the uniaxial press's uneven map leaves the worst region without contact, the
-rough lot's peaks and slopes raise the hot-spot factor and the short risk."""
+a precise isostatic press keeps more cells in one pressing than a uniaxial press with a 10%
+spatial pressure CV (yield_by_press), and a smooth collector lot more than a rough one
+(yield_by_lot), with 95% intervals that do not overlap; and the reject decisions show the
+physics behind the answer: the uniaxial press's uneven map leaves its 5% lowest-pressure
+region short of contact (and that region's voids lower the critical current density), the
+rough lot's peaks raise the hot-spot factor and the short risk, and the tallest are scrapped."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def violated(cell, policy: DispositionPolicy) -> set[str]:
         return {cell.reason or "no_quality"}
     checks = {
         "high_resistance": q["r_int_ohm_cm2"] > policy.max_r_int_ohm_cm2,
-        "low_contact": q["contact_fraction_min"] < policy.min_contact_fraction_min,
+        "low_contact": q["contact_fraction_p05"] < policy.min_contact_fraction_p05,
         "hotspot": q["hotspot_factor"] > policy.max_hotspot_factor,
         "short_risk": q["p_short"] > policy.max_p_short,
         "pv_peak": cell.surface.pv_um > policy.max_pv_um,
@@ -119,20 +120,19 @@ def test_isostatic_press_yields_more_than_a_10pct_cv_uniaxial_press():
 
 
 def test_uniaxial_losses_come_from_its_pressure_map_not_the_collectors():
-    """Both presses see the same lots; only the uniaxial press's decisions lack contact in the
-    worst region of its 10% map, and it needs many more re-presses/rejects per cell."""
+    """Both presses see the same lots; only the uniaxial press's cells lack contact in the 5%
+    lowest-pressure region of its 10% map, and it loses many more cells per inspection."""
     rec = decisions(shortened(PRESSES, 60.0), replications=2)
     uni = [r for r in rec.decisions if r[0] == "uniaxial_press"]
     iso = [r for r in rec.decisions if r[0] == "wip_press"]
-    assert len(uni) > 5 * len(iso) > 0
-    assert len(uni) / rec.inspected["uniaxial_press"] > 3 * len(iso) / rec.inspected["wip_press"]
-    assert share(uni, CONTACT) > 0.7          # worst-region contact fraction below the limit
-    assert share(iso, CONTACT) < 0.05         # the isostatic press closes the contact everywhere
-    reasons = Counter(r[3] for r in uni)
-    assert reasons["low_contact"] > 0 and reasons["pv_peak"] < 0.05 * len(uni)
-    # what the isostatic press does lose is the rough minority lot's short risk
-    assert all(v & PEAKS for *_, v in iso)
-    assert Counter(r[1] for r in iso).most_common(1)[0][0] == "cu_matte"
+    assert len(uni) > 20
+    assert len(uni) / rec.inspected["uniaxial_press"] > 10 * max(len(iso), 1) / rec.inspected["wip_press"]
+    assert share(uni, {"low_contact"}) > 0.7     # the low-pressure region's contact fraction below the limit
+    assert share(uni, {"pv_peak"}) < 0.1
+    # the few the isostatic press loses are collector peaks, not contact
+    for *_, v in iso:
+        assert v & PEAKS and not v & CONTACT
+    assert Counter(r[1] for r in uni).most_common(1)[0][0] == "cu_shiny"  # the smooth majority lot
 
 
 # --- smooth vs rough collector lot --------------------------------------------------------
@@ -142,8 +142,8 @@ def test_smooth_collector_lot_yields_more_than_a_rough_one():
     smooth_low, _ = interval(s, "yield_by_lot", "rolled_cu")
     _, rough_high = interval(s, "yield_by_lot", "electrolytic_cu_matte")
     assert smooth_low > rough_high
-    assert s["reject_reasons"].get("pv_peak", 0) > 0
-    assert set(s["reject_reasons"]) <= {"pv_peak", "no_fix_by_repress", "rework_limit"}
+    assert s["reject_reasons"].get("pv_peak", 0) > 0 and s["reject_reasons"].get("short_risk", 0) > 0
+    assert set(s["reject_reasons"]) <= {"pv_peak", "short_risk", "hotspot", "rework_limit"}
 
 
 def test_rough_lot_losses_are_peaks_hotspots_and_shorts_not_contact():
@@ -153,5 +153,5 @@ def test_rough_lot_losses_are_peaks_hotspots_and_shorts_not_contact():
     rough = [r for r in rec.decisions if r[1] == "electrolytic_cu_matte"]
     assert share(rough, PEAKS) == 1.0
     assert share(rough, CONTACT) < 0.05       # 490 MPa WIP closes the contact on both lots
-    assert share(rough, {"hotspot"}) > 0.5
+    assert share(rough, {"short_risk"}) > 0.5  # the peaks' hot spot lifts the short risk over the limit
     assert any(r[3] == "pv_peak" for r in rough)

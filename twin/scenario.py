@@ -99,9 +99,20 @@ class Quality(Model):
         description="a press cycle below this share of the highest pressure seen leaves the interface as it was",
     )
 
+    stack_pressure_mpa: float | None = Field(
+        default=None, ge=0,
+        description="stack pressure on the cells in operation (unset: the interface model's default)")
+    operating_temperature_c: float | None = Field(
+        default=None, description="cell temperature in operation (unset: the interface model's default)")
+
     def operating_conditions(self) -> dict[str, float]:
         """Inputs of the interface model the scenario sets for every cell."""
-        return {"current_ma_cm2": self.current_ma_cm2}
+        out = {"current_ma_cm2": self.current_ma_cm2}
+        for name in ("stack_pressure_mpa", "operating_temperature_c"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
 
 
 class RunControl(Model):

@@ -27,10 +27,11 @@ def evaluate(*, params: Any = None, policy: "DispositionPolicy | None" = None, m
     """Evaluate the interface-quality model for broadcastable arrays of cells (contract).
 
     Inputs (named units): pressure_mpa, pressure_cv, hold_s, temperature_c, sq_um, sdq,
-    pv_um, waviness_um, waviness_mm, current_ma_cm2 (and any input the model gives a
-    default). Returns the model's outputs (contact_fraction, contact_fraction_min,
-    void_fraction, r_int_ohm_cm2, hotspot_factor, p_short) and `decision` (Decision codes 0
-    accept, 1 rework, 2 reject under ``policy``, for a cell not yet reworked).
+    pv_um, waviness_um, waviness_mm, current_ma_cm2, and with defaults stack_pressure_mpa,
+    cutoff_um, operating_temperature_c (any input the model gives a default may be
+    left out). Returns the model's outputs (contact_fraction, contact_fraction_p05,
+    void_fraction, r_int_ohm_cm2, hotspot_factor, ccd_ma_cm2, p_short) and `decision`
+    (Decision codes 0 accept, 1 rework, 2 reject under ``policy``, for a cell not yet reworked).
     """
     from twin.disposition import evaluate_with_decision
     from twin.interface.fast import FAST_MODEL

@@ -72,6 +72,7 @@ def validate_inputs(model: InterfaceModel, arrays: Mapping[str, Any]) -> dict[st
     """Names, finiteness and physical bounds checked; float arrays broadcast to one shape.
 
     An input the caller leaves out takes the model's default (ValueError when it has none).
+    A model may add cross-input checks as ``check_inputs(arrays)``.
     Raises ValueError naming the first bad input and value."""
     names = input_names(model)
     extra = sorted(set(arrays) - set(names))
@@ -93,9 +94,13 @@ def validate_inputs(model: InterfaceModel, arrays: Mapping[str, Any]) -> dict[st
             raise ValueError(f"{q.name}: must be {q.bound_text()} (got {a[bad].flat[0]:g})")
         out.append(a)
     try:
-        return dict(zip(names, np.broadcast_arrays(*out)))
+        checked = dict(zip(names, np.broadcast_arrays(*out)))
     except ValueError as exc:
         raise ValueError(f"interface inputs do not broadcast: {exc}") from None
+    cross = getattr(model, "check_inputs", None)
+    if cross is not None:
+        cross(checked)  # cross-input consistency, e.g. PV >= Sq (ValueError with the reason)
+    return checked
 
 
 def load_model(spec: str) -> InterfaceModel:

@@ -1,4 +1,5 @@
-"""Exact rough-contact reference: self-affine surfaces and an FFT boundary-element solver.
+"""Exact references: self-affine surfaces, an FFT boundary-element contact solver, and (from
+``twin.interface.current``) the exact current through the solved contact.
 
 A rigid rough surface (the collector, heights ``h``) is pressed against an elastic
 half-space of effective modulus E* on a periodic grid.  The pressure is found by the
@@ -15,7 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Surface", "ContactResult", "self_affine_surface", "sphere_surface", "solve_contact"]
+from twin.interface.current import CurrentResult, holm_flux_tube_factor, solve_current
+from twin.interface.spectral import HalfSpaceKernel
+from twin.interface.spectral import rms_slope as _rms_slope
+
+__all__ = ["Surface", "ContactResult", "CurrentResult", "self_affine_surface", "sphere_surface", "solve_contact",
+           "solve_current", "holm_flux_tube_factor"]
 
 
 @dataclass(frozen=True)
@@ -49,24 +55,6 @@ class ContactResult:
     stiffness_mpa_per_um: float
     iterations: int
     converged: bool
-
-
-def _wavenumbers(shape: tuple[int, int], dx: float) -> np.ndarray:
-    """|q| (rad/um) on the rfft2 half-grid."""
-    qx = 2.0 * np.pi * np.fft.fftfreq(shape[0], d=dx)
-    qy = 2.0 * np.pi * np.fft.rfftfreq(shape[1], d=dx)
-    return np.sqrt(qx[:, None] ** 2 + qy[None, :] ** 2)
-
-
-def _rms_slope(h: np.ndarray, dx: float) -> float:
-    q = _wavenumbers(h.shape, dx)
-    hq = np.fft.rfft2(h - h.mean())
-    w = np.ones_like(q)
-    w[:, 1:] = 2.0  # the half-spectrum counts interior columns twice
-    if h.shape[1] % 2 == 0:
-        w[:, -1] = 1.0
-    power = (w * q**2 * np.abs(hq) ** 2).sum() / h.size**2
-    return float(np.sqrt(power))
 
 
 def self_affine_surface(
@@ -115,17 +103,11 @@ def sphere_surface(n: int, dx_um: float, radius_um: float) -> Surface:
     return Surface(heights_um=-r2 / (2.0 * radius_um), dx_um=dx_um)
 
 
-class _Green:
-    """Periodic half-space convolution u = G * p via rfft2."""
+class _Green(HalfSpaceKernel):
+    """Periodic half-space convolution u = G * p (u(q) = 2 p(q) / (E* |q|))."""
 
     def __init__(self, shape: tuple[int, int], dx: float, e_star_mpa: float) -> None:
-        q = _wavenumbers(shape, dx)
-        with np.errstate(divide="ignore"):
-            self.kernel = np.where(q > 0, 2.0 / (e_star_mpa * q), 0.0)
-        self.shape = shape
-
-    def __call__(self, f: np.ndarray) -> np.ndarray:
-        return np.fft.irfft2(self.kernel * np.fft.rfft2(f), s=self.shape)
+        super().__init__(shape, dx, 2.0 / e_star_mpa)
 
 
 def _enforce_load(p: np.ndarray, gap: np.ndarray, p0: float, hard: float) -> np.ndarray:
