@@ -27,7 +27,7 @@ def absolute_specs(data: dict) -> dict:
     return data
 
 
-def two_press_data(duration_h: float = 40.0, warmup_h: float = 8.0, replications: int = 2) -> dict:
+def two_press_data(duration_h: float = 24.0, warmup_h: float = 4.0, replications: int = 2) -> dict:
     """The isostatic-vs-uniaxial what-if (two presses, two lots, interface physics) shortened, with a cost section."""
     data = absolute_specs(load_scenario_data(SCENARIOS / "whatif_isostatic_vs_uniaxial.yaml"))
     data["run"].update(duration_h=duration_h, warmup_h=warmup_h, replications=replications)

@@ -8,12 +8,14 @@ import re
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import REPO
 from twin.cli import app
 
 
+@pytest.mark.slow
 def test_hold_time_study_answers_its_question(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "examples" / "hold_time_study.py"), "--budget", "8",
                            "--replications", "2", "--samples", "2", "--out", str(tmp_path)],
