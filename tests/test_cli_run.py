@@ -152,8 +152,9 @@ def test_rerun_into_same_directory_replaces_outputs(tmp_path):
     import pyarrow.parquet as pq
 
     path = write_yaml(tmp_path / "line.yaml", _line())
-    for reps in ("2", "1"):
-        assert cli("run", path, "--out", tmp_path / "out", "--replications", reps).exit_code == 0
+    assert cli("run", path, "--out", tmp_path / "out", "--replications", "2").exit_code == 0
+    assert cli("run", path, "--out", tmp_path / "out", "--replications", "1").exit_code == 2  # never silently
+    assert cli("run", path, "--out", tmp_path / "out", "--replications", "1", "--force").exit_code == 0
     assert set(pq.read_table(tmp_path / "out" / "cells.parquet").column("replication").to_pylist()) == {0}
     with sqlite3.connect(tmp_path / "out" / "trace.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1

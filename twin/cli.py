@@ -1,12 +1,22 @@
 """The `twin` command: parses, calls, prints. Exit codes: 0 ok, 1 an `expect:` failed,
-2 invalid input."""
+2 invalid input (or an output folder that exists without --force).
+
+Habits of every command: `--version`; `--log-level` for twin's and the libraries' logs (asyncua,
+Optuna, Dask; Python warnings too), all on stderr; `--json` where a command produces results;
+progress as a bar on a terminal, else one line per replication or trial on stderr; an existing
+output folder is refused unless `--force`; full tables when piped; shell completion
+(`--install-completion`)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import time
+from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -14,15 +24,93 @@ from rich.table import Table
 
 from twin.stats import format_estimate
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Digital twin of an anode-less solid-state cell line, with its presses in the loop.")
 plant_app = typer.Typer(no_args_is_help=True, help="Emulated plant: presses, glovebox, profilometer as OPC UA servers.")
 app.add_typer(plant_app, name="plant")
 
-out = Console()
+PIPED_WIDTH = 10_000  # a table written to a pipe or file is never cut to 80 columns
+out = Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
 err = Console(stderr=True)
 
 EXIT_OK, EXIT_EXPECT, EXIT_INVALID, EXIT_EQUIPMENT = 0, 1, 2, 3
+class LogLevel(str, Enum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+    critical = "critical"
+
+LIBRARY_LOGGERS = ("asyncua", "optuna", "distributed", "py.warnings")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from twin import __version__
+
+        out.print(f"twin {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+def setup_logging(level: str) -> None:
+    """One handler on stderr for twin's and the libraries' loggers, all at `level` (warnings included)."""
+    numeric = getattr(logging, level.upper())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(numeric)  # also for libraries that set their own logger's level when imported (Optuna)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    for name in LIBRARY_LOGGERS:
+        lib = logging.getLogger(name)
+        lib.handlers[:] = []
+        lib.propagate = True
+        lib.setLevel(numeric)
+    logging.captureWarnings(True)
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+    log_level: LogLevel = typer.Option(LogLevel.warning, "--log-level", case_sensitive=False,
+                                       help="log level of twin and its libraries (asyncua, Optuna, Dask), on stderr"),
+) -> None:
+    """Digital twin of an anode-less solid-state cell line, with its presses in the loop."""
+    setup_logging(log_level.value)
+
+
+@contextmanager
+def progress(label: str, total: int | None) -> Iterator:
+    """A step(text) function: a progress bar on a terminal, else one line per step on stderr."""
+    if sys.stdout.isatty() and sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task(label, total=total)
+
+            def step(text: str = "") -> None:
+                if total is not None and bar.tasks[0].completed >= (bar.tasks[0].total or 0):
+                    bar.update(task, total=(bar.tasks[0].total or 0) + 1)
+                bar.advance(task)
+
+            yield step
+        return
+    start, done = time.monotonic(), [0]
+
+    def line(text: str = "") -> None:
+        done[0] += 1
+        of = f"/{total}" if total else ""
+        sys.stderr.write(f"{label}: {done[0]}{of} {text} ({time.monotonic() - start:.1f} s)\n")
+        sys.stderr.flush()
+
+    yield line
+
+
+def refuse_existing(out_dir: Path, force: bool) -> None:
+    """An existing output folder is replaced only with --force (exit 2 otherwise, before any work)."""
+    if out_dir.exists() and not force:
+        err.print(f"[bold red]output exists[/]: {out_dir} (use --force to replace it, or choose another --out)")
+        raise typer.Exit(EXIT_INVALID)
 
 
 def _load(path: Path):
@@ -53,7 +141,8 @@ def _kpi_table(summary: dict) -> Table:
         table.add_row(f"rejects: {reason}", format_estimate(float(n)), "cells")
     for e in summary.get("expectations", []):
         mark = "[green]pass[/]" if e["passed"] else "[bold red]FAIL[/]"
-        table.add_row(f"expect {e['kpi']} in [{e['min']}, {e['max']}]", f"{format_estimate(e['value'])} {mark}", "")
+        on = " (95% CI)" if e.get("evidence") == "ci95" else ""
+        table.add_row(f"expect {e['kpi']} in [{e['min']}, {e['max']}]{on}", f"{format_estimate(e['value'])} {mark}", "")
     return table
 
 
@@ -64,29 +153,40 @@ def run(
     replications: Optional[int] = typer.Option(None, min=1, help="override run.replications"),
     seed: Optional[int] = typer.Option(None, min=0, max=2**63 - 1, help="override run.seed"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of a table"),
+    force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
 ):
     """Run a scenario's replications and check its `expect:` block."""
     from twin.simulation import Simulation, json_safe
 
     sc = _load(scenario)
+    refuse_existing(out_dir, force)
     sim = Simulation(sc, replications=replications, seed=seed)
+    with progress(f"run {sc.name}", sim.replications) as step:
+        result = sim.run(out_dir, on_replication=lambda i: step(f"replication {i}"), overwrite=True)
     if as_json:
-        result = sim.run(out_dir)
         out.print_json(json.dumps(json_safe(result.summary)))
     else:
-        from rich.progress import Progress
-
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task(f"{sc.name}", total=sim.replications)
-            result = sim.run(out_dir, on_replication=lambda i: progress.advance(task))
         out.print(_kpi_table(result.summary))
         out.print(f"wrote {out_dir}/summary.json, cells.parquet, trace.sqlite")
     raise typer.Exit(EXIT_OK if result.passed else EXIT_EXPECT)
 
 
 @app.command()
-def validate(scenario: Path = typer.Argument(..., help="scenario YAML file")):
+def validate(scenario: Path = typer.Argument(..., help="scenario YAML file"),
+             as_json: bool = typer.Option(False, "--json", help="print the verdict as JSON")):
     """Check a scenario file; report every problem with its field path."""
+    if as_json:
+        from twin.scenario import ScenarioError, load_scenario
+
+        try:
+            sc = load_scenario(scenario)
+        except ScenarioError as exc:
+            out.print_json(json.dumps({"valid": False, "source": exc.source,
+                                       "problems": [{"field": loc, "message": msg} for loc, msg in exc.problems]}))
+            raise typer.Exit(EXIT_INVALID)
+        out.print_json(json.dumps({"valid": True, "name": sc.name, "stations": list(sc.stations),
+                                   "lots": list(sc.lots)}))
+        return
     sc = _load(scenario)
     out.print(f"[green]ok[/] {scenario}: {sc.name}, {len(sc.stations)} stations, {len(sc.lots)} lot(s)")
 
@@ -153,6 +253,7 @@ def hil(
                                                     "must match the plant's)"),
     seed: Optional[int] = typer.Option(None, min=0, max=2**63 - 1, help="override run.seed"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of tables"),
+    force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
 ):
     """Run a scenario with its bound stations on OPC UA equipment (exit 3: equipment unreachable)."""
     from plant.plantfile import load_plant_file
@@ -160,6 +261,7 @@ def hil(
     from twin.simulation import Simulation, json_safe
 
     sc = _load(scenario)
+    refuse_existing(out_dir, force)
     try:
         pf = load_plant_file(plant_file)
     except (OSError, ValueError) as exc:
@@ -264,10 +366,10 @@ def sweep(
                                             help="KPI=HALFWIDTH: add replications until every point's 95% CI is this narrow"),
     max_replications: int = typer.Option(50, min=2, help="upper bound with --target-ci"),
     out_dir: Path = typer.Option(Path("sweep"), "--out", help="directory for sweep.parquet, sweep.csv, sweep.json"),
+    as_json: bool = typer.Option(False, "--json", help="print the results table as JSON"),
+    force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
 ):
     """Run a grid of scenario variants with common random numbers; one results table."""
-    from rich.progress import Progress
-
     from twin.experiment import executor_for
     from twin.scenario import ScenarioError, load_scenario_data
     from twin.studies.sweep import parse_setting, run_sweep, total_runs
@@ -286,38 +388,50 @@ def sweep(
                 raise ScenarioError("--target-ci", [(kpi, f"expected KPI=HALFWIDTH > 0 (got {target_ci!r})")])
     except ScenarioError as exc:
         _scenario_error(exc)
+    refuse_existing(out_dir, force)
     try:
-        with executor_for(workers, scheduler) as executor, Progress(console=err, transient=True) as progress:
-            task = progress.add_task(f"sweep {scenario.name}", total=total_runs(data, parsed, replications))
-
-            def advance(point: int, rep: int) -> None:
-                if progress.tasks[0].completed >= (progress.tasks[0].total or 0):
-                    progress.update(task, total=(progress.tasks[0].total or 0) + 1)
-                progress.advance(task)
-
+        with executor_for(workers, scheduler) as executor, \
+                progress(f"sweep {scenario.name}", total_runs(data, parsed, replications)) as step:
             result = run_sweep(data, parsed, str(scenario), replications, seed, executor, target,
-                               max_replications, out_dir, on_result=advance, base_dir=scenario.resolve().parent)
+                               max_replications, out_dir, on_result=lambda p, r: step(f"point {p} replication {r}"),
+                               base_dir=scenario.resolve().parent, overwrite=True)
     except ScenarioError as exc:
         _scenario_error(exc)
     except (OSError, RuntimeError, TimeoutError) as exc:
         err.print(f"[bold red]cannot run the sweep[/]: {exc}")
         raise typer.Exit(EXIT_INVALID)
-    out.print(_sweep_table(result))
-    out.print(f"wrote {out_dir}/sweep.parquet, sweep.csv, sweep.json")
+    if as_json:
+        from twin.writer import json_safe
+
+        meta = {k: v for k, v in result.meta.items() if k != "per_replication"}
+        out.print_json(json.dumps(json_safe({"meta": meta, "rows": result.rows})))
+    else:
+        out.print(_sweep_table(result))
+        out.print(f"wrote {out_dir}/sweep.parquet, sweep.csv, sweep.json")
     raise typer.Exit(EXIT_OK)
 
 
 @app.command()
-def report(directory: Path = typer.Argument(..., help="a run directory (summary.json) or sweep directory (sweep.json)")):
-    """Plots and one self-contained HTML report of a run or a sweep."""
+def report(directory: Path = typer.Argument(..., help="a run, sweep, optimize or sensitivity output folder"),
+           as_json: bool = typer.Option(False, "--json", help="print what the report shows as JSON")):
+    """One self-contained, interactive HTML report (DIR/report.html) of a run, sweep or study."""
     from twin.report import ReportError, build_report
 
     try:
-        path, figures = build_report(directory)
+        made = build_report(directory)
     except ReportError as exc:
         err.print(f"[bold red]nothing to report[/]: {exc}")
         raise typer.Exit(EXIT_INVALID)
-    out.print(f"wrote {path} ({len(figures)} plots, also under {directory}/plots)")
+    for fig in made.failed:
+        err.print(f"[yellow]warning[/]: {fig.name}: {fig.note}")
+    if as_json:
+        out.print_json(json.dumps({"path": str(made.path), "kind": made.kind, "figures": [
+            {"name": f.name, "title": f.title, "plotted": f.plot is not None, "note": f.note} for f in made.figures]}))
+        return
+    out.print(f"wrote {made.path} ({made.kind} report, {len(made.plotted)} plots)")
+
+
+from twin import cli_studies  # noqa: E402,F401  (registers `twin optimize` and `twin sensitivity`)
 
 
 def main() -> None:  # pragma: no cover

@@ -133,11 +133,15 @@ class RunControl(Model):
 
 
 class Expectation(Model):
-    """A KPI assertion for CI: the mean across replications must lie in [min, max]."""
+    """A KPI assertion for CI: the mean across replications must lie in [min, max], or with
+    `evidence: ci95` the whole 95% interval (lower bound >= min, upper bound <= max)."""
 
     kpi: str
     min: float | None = None
     max: float | None = None
+    evidence: Literal["mean", "ci95"] = Field(
+        default="mean", description="mean: the mean must clear the bounds; ci95: the 95% interval must (needs >= 2 "
+                                    "replications), so a lucky mean does not pass")
 
     @model_validator(mode="after")
     def _bound(self) -> "Expectation":

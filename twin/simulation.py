@@ -37,12 +37,22 @@ class Expectation:
     min: float | None
     max: float | None
     halfwidth: float = math.nan
+    evidence: str = "mean"  # or "ci95": the bound on the safe side of the 95% interval must clear the threshold
+
+    @property
+    def judged(self) -> tuple[float, float]:
+        """(value checked against min, value checked against max): the mean, or the 95% bounds."""
+        if self.evidence == "ci95":
+            hw = self.halfwidth if self.halfwidth is not None and math.isfinite(self.halfwidth) else math.nan
+            return self.value - hw, self.value + hw
+        return self.value, self.value
 
     @property
     def passed(self) -> bool:
-        if self.value is None or math.isnan(self.value):
+        low, high = self.judged
+        if self.value is None or math.isnan(low) or math.isnan(high):
             return False
-        return (self.min is None or self.value >= self.min) and (self.max is None or self.value <= self.max)
+        return (self.min is None or low >= self.min) and (self.max is None or high <= self.max)
 
 
 @dataclass
@@ -102,10 +112,11 @@ def summarise(scenario: "Scenario", reps: list[dict], seed: int) -> dict[str, An
 
 def judge(scenario: "Scenario", summary: dict[str, Any]) -> list[Expectation]:
     """The scenario's `expect:` assertions against a summary; the verdicts go into it too."""
-    expectations = [Expectation(e.kpi, kpi_value(summary, e.kpi), e.min, e.max, kpi_halfwidth(summary, e.kpi))
-                    for e in scenario.expect]
+    expectations = [Expectation(e.kpi, kpi_value(summary, e.kpi), e.min, e.max, kpi_halfwidth(summary, e.kpi),
+                                e.evidence) for e in scenario.expect]
     summary["expectations"] = [
-        {"kpi": e.kpi, "value": e.value, "min": e.min, "max": e.max, "passed": e.passed} for e in expectations
+        {"kpi": e.kpi, "value": e.value, "min": e.min, "max": e.max, "evidence": e.evidence, "ci95": e.halfwidth,
+         "passed": e.passed} for e in expectations
     ]
     summary["passed"] = all(e.passed for e in expectations)
     return expectations
