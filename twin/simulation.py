@@ -68,10 +68,17 @@ class RunResult:
         return all(e.passed for e in self.expectations)
 
 
+def _nanmean(values: list[float]) -> float:
+    """Mean over the finite replications; NaN (without numpy's warning) when there is none."""
+    if all(math.isnan(v) for v in values):
+        return math.nan
+    return float(np.nanmean(values))
+
+
 def _group_mean(reps: list[dict], group: str) -> tuple[dict[str, float], dict[str, float]]:
     rows = [r.get(group) or {} for r in reps]
     keys = sorted({k for row in rows for k in row})
-    means = {k: float(np.nanmean([row.get(k, math.nan) for row in rows])) for k in keys}
+    means = {k: _nanmean([row.get(k, math.nan) for row in rows]) for k in keys}
     return means, {k: t_halfwidth([row.get(k, math.nan) for row in rows]) for k in keys}
 
 
