@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-import numpy as np
-
 from twin.kpis import kpi_halfwidth, kpi_value
 from twin.replication import Replication, quality_keys, run_replication
-from twin.stats import across_replications, t_halfwidth
+from twin.stats import across_replications, finite_mean, t_halfwidth
 from twin.writer import RunWriter, json_safe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,17 +66,10 @@ class RunResult:
         return all(e.passed for e in self.expectations)
 
 
-def _nanmean(values: list[float]) -> float:
-    """Mean over the finite replications; NaN (without numpy's warning) when there is none."""
-    if all(math.isnan(v) for v in values):
-        return math.nan
-    return float(np.nanmean(values))
-
-
 def _group_mean(reps: list[dict], group: str) -> tuple[dict[str, float], dict[str, float]]:
     rows = [r.get(group) or {} for r in reps]
     keys = sorted({k for row in rows for k in row})
-    means = {k: _nanmean([row.get(k, math.nan) for row in rows]) for k in keys}
+    means = {k: finite_mean([row.get(k, math.nan) for row in rows]) for k in keys}
     return means, {k: t_halfwidth([row.get(k, math.nan) for row in rows]) for k in keys}
 
 

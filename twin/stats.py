@@ -83,6 +83,12 @@ def t_halfwidth(values: Iterable[float], confidence: float = 0.95) -> float:
     return float(t.ppf(0.5 + confidence / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
 
 
+def finite_mean(values: Iterable[float]) -> float:
+    """Mean over the finite values (replications where a KPI is defined); nan when there is none."""
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
 def across_replications(per_rep: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
     """Mean and 95% half-width of each numeric key across replication results."""
     keys = [k for k, v in per_rep[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -90,7 +96,6 @@ def across_replications(per_rep: Sequence[Mapping[str, Any]]) -> tuple[dict[str,
     halfwidths = {}
     for k in keys:
         vals = [float(r[k]) for r in per_rep]
-        finite = [v for v in vals if not math.isnan(v)]
-        means[k] = float(np.mean(finite)) if finite else math.nan
+        means[k] = finite_mean(vals)
         halfwidths[k] = t_halfwidth(vals)
     return means, halfwidths
