@@ -154,15 +154,22 @@ def run(
     seed: Optional[int] = typer.Option(None, min=0, max=2**63 - 1, help="override run.seed"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of a table"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
+    param_draws: Optional[int] = typer.Option(None, "--param-draws", min=2,
+                                              help="repeat the replications for N parameter sets drawn from the "
+                                                   "scenario's calibrated file (quality.params)"),
 ):
     """Run a scenario's replications and check its `expect:` block."""
+    from twin.cli_calibration import param_draws_step
     from twin.simulation import Simulation, json_safe
 
     sc = _load(scenario)
     refuse_existing(out_dir, force)
+    after = param_draws_step(sc, param_draws)
     sim = Simulation(sc, replications=replications, seed=seed)
     with progress(f"run {sc.name}", sim.replications) as step:
         result = sim.run(out_dir, on_replication=lambda i: step(f"replication {i}"), overwrite=True)
+    if after is not None:
+        after(result)
     if as_json:
         out.print_json(json.dumps(json_safe(result.summary)))
     else:
@@ -432,6 +439,7 @@ def report(directory: Path = typer.Argument(..., help="a run, sweep, optimize or
 
 
 from twin import cli_studies  # noqa: E402,F401  (registers `twin optimize` and `twin sensitivity`)
+from twin import cli_calibration  # noqa: E402,F401  (registers `twin calibrate` and `twin check-model`)
 
 
 def main() -> None:  # pragma: no cover
