@@ -256,7 +256,8 @@ def posterior(lik: Likelihood, phi: np.ndarray, cov: np.ndarray | None, bounds: 
     rng = np.random.default_rng(seed)
     spread = np.sqrt(np.diag(cov)) if cov is not None else np.full(n, 0.05)
     start = phi + 0.3 * spread * rng.standard_normal((nwalkers, n))
-    sampler = emcee.EnsembleSampler(nwalkers, n, log_prob, seed=seed)
+    sampler = emcee.EnsembleSampler(nwalkers, n, log_prob)
+    sampler.random_state = np.random.RandomState(seed).get_state()  # reproducible moves
     sampler.run_mcmc(np.clip(start, lo, hi), steps, progress=False)
     burn = steps // 4
     chain = sampler.get_chain(discard=burn, thin=max(1, steps // 200), flat=True)
