@@ -313,3 +313,27 @@ def test_variance_decomposition_separates_parameter_and_simulation_noise():
     assert parts["sd_simulation"] == pytest.approx(math.sqrt(1.0 + 0.25), rel=0.1)
     lo, hi = parts["interval95_parameter"]
     assert lo < 10 < hi
+
+
+@pytest.mark.slow
+def test_the_readme_calibration_workflow_runs_as_written(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- calibration-workflow.*?```bash\n(.*?)```", text, re.S)
+    assert block, "the README's calibration workflow block"
+    commands = [re.sub(r"\s+#.*$", "", c).strip() for c in block[1].replace("\\\n", " ").splitlines()]
+    for name in ("scenarios", "examples", "plant", "plants"):
+        if (REPO / name).exists():
+            (tmp_path / name).symlink_to(REPO / name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for cmd in filter(None, commands):
+        proc = subprocess.run(cmd, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, (cmd, proc.stdout[-2000:], proc.stderr[-2000:])
+    summary = json.loads((tmp_path / "out" / "calibrated" / "summary.json").read_text())
+    assert summary["parameter_uncertainty"]["draws"] == 4
+    assert "Parameter uncertainty" in (tmp_path / "out" / "calibrated" / "report.html").read_text()
+    assert paramfile.load(tmp_path / "out" / "calib" / "params.yaml").not_identified  # the tip radius

@@ -152,6 +152,7 @@ def write_table(path: str | Path, columns: dict[str, Any]) -> Path:
     table = pa.table({k: (pa.array(list(v)) if not isinstance(v, np.ndarray) else pa.array(v)) for k, v in
                       columns.items()})
     p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     if p.suffix.lower() == ".csv":
         pcsv.write_csv(table, p)
     else:
