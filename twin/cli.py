@@ -154,15 +154,19 @@ def run(
     seed: Optional[int] = typer.Option(None, min=0, max=2**63 - 1, help="override run.seed"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of a table"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
+    workers: int = typer.Option(1, min=1, help="local worker processes (results identical to serial)"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786"),
 ):
     """Run a scenario's replications and check its `expect:` block."""
+    from twin.experiment import executor_for
     from twin.simulation import Simulation, json_safe
 
     sc = _load(scenario)
     refuse_existing(out_dir, force)
-    sim = Simulation(sc, replications=replications, seed=seed)
-    with progress(f"run {sc.name}", sim.replications) as step:
-        result = sim.run(out_dir, on_replication=lambda i: step(f"replication {i}"), overwrite=True)
+    with executor_for(workers, scheduler) as executor:
+        sim = Simulation(sc, replications=replications, seed=seed, executor=executor)
+        with progress(f"run {sc.name}", sim.replications) as step:
+            result = sim.run(out_dir, on_replication=lambda i: step(f"replication {i}"), overwrite=True)
     if as_json:
         out.print_json(json.dumps(json_safe(result.summary)))
     else:
