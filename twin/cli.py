@@ -156,17 +156,24 @@ def run(
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
     workers: int = typer.Option(1, min=1, help="local worker processes (results identical to serial)"),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786"),
+    param_draws: Optional[int] = typer.Option(None, "--param-draws", min=2,
+                                              help="repeat the replications for N parameter sets drawn from the "
+                                                   "scenario's calibrated file (quality.params)"),
 ):
     """Run a scenario's replications and check its `expect:` block."""
+    from twin.cli_calibration import param_draws_step
     from twin.experiment import executor_for
     from twin.simulation import Simulation, json_safe
 
     sc = _load(scenario)
     refuse_existing(out_dir, force)
+    after = param_draws_step(sc, param_draws)
     with executor_for(workers, scheduler) as executor:
         sim = Simulation(sc, replications=replications, seed=seed, executor=executor)
         with progress(f"run {sc.name}", sim.replications) as step:
             result = sim.run(out_dir, on_replication=lambda i: step(f"replication {i}"), overwrite=True)
+    if after is not None:
+        after(result)
     if as_json:
         out.print_json(json.dumps(json_safe(result.summary)))
     else:
@@ -436,6 +443,7 @@ def report(directory: Path = typer.Argument(..., help="a run, sweep, optimize or
 
 
 from twin import cli_studies  # noqa: E402,F401  (registers `twin optimize` and `twin sensitivity`)
+from twin import cli_calibration  # noqa: E402,F401  (registers `twin calibrate` and `twin check-model`)
 
 
 def main() -> None:  # pragma: no cover
