@@ -1,0 +1,77 @@
+"""`twin hil --live`: during a run on an emulated WIP, a fault injected in the plant shows on
+the page (headless chromium) within 1 s, with the device link and live pressure; the cycle it
+spoils is quarantined on the page too."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.hil.hil_helpers import HardwareRun, active_job, device, opcua_call, scenario_data, until as until_py
+from tests.live.browser import page_at, until
+from tests.plant.plant_helpers import OPERATOR, call, connect, node
+from twin.live.feed import LineFeed
+from twin.live.hil import HilWatch
+from twin.live.server import LiveServer
+from twin.scenario import parse_scenario
+
+pytestmark = pytest.mark.timeout(240)
+FAULT_SHOWN_S = 1.0
+ROW = "document.querySelector('#device-press')"
+
+
+def test_a_plant_fault_shows_on_the_page_within_1_s(wip_plant, operator_env, tmp_path):
+    dev = device(wip_plant)
+    endpoint = wip_plant.endpoints["WIP-1"]
+    data = scenario_data(n_cells=24, p=(1.0, 0.0, 0.0))
+    data["run"]["duration_h"] = 1.2  # cells every 0.05 h, a cycle every ~0.1 h: six wall seconds of cycles
+    hw = HardwareRun(parse_scenario(data, "<live hil test>"), wip_plant.running.plant)
+    feed = LineFeed(hw.simulation.scenario, "hil")
+    server = LiveServer(feed)
+
+    async def main():
+        async with server, HilWatch(feed):
+            run: asyncio.Future | None = None
+            try:
+                async with page_at(server.url.rstrip("/")) as (page, seen):
+                    await page.goto(server.url, wait_until="load")
+                    await until(page, "window.__live.messages > 0")
+                    run = asyncio.ensure_future(hw.run_async(tmp_path / "out"))  # the page is open: go
+                    await until(page, f"{ROW} !== null && {ROW}.children[2].textContent === 'connected'")
+                    await until_py(lambda: active_job(dev, hw.tag), 60, "a cycle on WIP-1")
+                    await until(page, f"{ROW}.children[10].textContent !== '–'")  # live pressure
+                    async with connect(endpoint, OPERATOR) as c:
+                        faults, inject = await node(c, "WIP-1", "Faults"), await node(c, "WIP-1", "Faults/InjectFault")
+                        t0 = time.time()
+                        await call(faults.call_method(inject, "leak"))
+                        called = time.time() - t0
+                        await until(page, "[...document.querySelectorAll('#events li.error')]"
+                                          ".some(e => e.textContent.includes('reports fault leak'))",
+                                    timeout_s=30, poll_s=0.005)
+                        shown = time.time() - t0
+                        ev = next(e for e in feed.events if e["kind"] == "fault" and "leak" in e["text"])
+                        print(f"device stamped it +{(ev['source_ts'] - t0) * 1e3:.0f} ms, "
+                              f"the watch had it +{(ev['wall'] - t0) * 1e3:.0f} ms, on the page +{shown * 1e3:.0f} ms")
+                    latencies = await page.evaluate("window.__live.latencies_ms")
+                    result = await asyncio.wait_for(run, 120)
+                    feed.done(result.summary)
+                    await until(page, "document.querySelector('#card-quarantined.alert') !== null")  # highlighted
+                    events = await page.evaluate("[...document.querySelectorAll('#events li')].map(e => e.textContent)")
+                    return called, shown, latencies, events, seen.errors, seen.outside, result
+            finally:
+                if run is not None and not run.done():
+                    run.cancel()
+                    await asyncio.gather(run, return_exceptions=True)
+
+    try:
+        called, shown, latencies, events, errors, outside, result = asyncio.run(asyncio.wait_for(main(), 200))
+    finally:
+        asyncio.run(asyncio.wait_for(opcua_call(endpoint, "WIP-1", "Faults/ClearFaults"), 30))
+    print(f"fault on the page {shown * 1e3:.0f} ms after InjectFault was called ({called * 1e3:.0f} ms for the call)")
+    assert shown <= FAULT_SHOWN_S, f"the fault took {shown:.2f} s to show"
+    assert errors == [] and outside == []
+    assert any("reports fault leak" in e for e in events)
+    assert any("quarantined" in e for e in events)
+    assert result.summary["hardware"]["runs_quarantined"] >= 1
+    assert latencies and max(latencies) < 60_000
