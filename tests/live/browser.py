@@ -67,10 +67,12 @@ async def text(page: Any, selector: str) -> str:
     return str(await page.locator(selector).first.inner_text())
 
 
+COUNTS_JS = "Object.fromEntries([...document.querySelectorAll('[id^=count-]')].map(e => [e.id.slice(6), e.textContent]))"
+
+
 async def counts(page: Any) -> dict[str, str]:
     """The count cards as shown."""
-    return dict(await page.evaluate(
-        "() => Object.fromEntries([...document.querySelectorAll('[id^=count-]')].map(e => [e.id.slice(6), e.textContent]))"))
+    return dict(await page.evaluate(f"() => {COUNTS_JS}"))
 
 
 async def until(page: Any, expression: str, arg: Any = None, timeout_s: float = 60.0, poll_s: float = 0.02) -> Any:

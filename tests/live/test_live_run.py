@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.live.browser import counts, page_at, text, until
+from tests.live.browser import COUNTS_JS, counts, page_at, text, until
 from tests.report_outputs import two_press_data
 from twin.scenario import parse_scenario
 from twin.simulation import Simulation
@@ -59,6 +59,7 @@ def test_values_change_while_a_simulated_run_goes(tmp_path):
                 await until(page, "window.__live && window.__live.messages > 0")
                 first = (await text(page, "#t-h"), await counts(page))
                 await until(page, "t => document.getElementById('t-h').textContent !== t", first[0])
+                await until(page, f"c => JSON.stringify({COUNTS_JS}) !== JSON.stringify(c)", first[1])
                 await until(page, "document.querySelectorAll('#cells tbody tr').length > 0")
                 await until(page, "document.querySelectorAll('.press .js-plotly-plot').length > 0")
                 later = (await text(page, "#t-h"), await counts(page))
