@@ -89,6 +89,55 @@ def one_round(scenario: Path, pace: float, with_page: bool, tmp: Path) -> tuple[
     return result, latencies
 
 
+# --- HIL: a fault injected in the emulated plant -> on the page ------------------------------
+def hil_fault_latency(tmp: Path, faults: int) -> list[tuple[float, float]]:
+    """(s from the device's SourceTimestamp, s from the InjectFault call) to the fault on the page,
+    for `faults` faults injected (and cleared) one after the other during one HIL run."""
+    os.environ.setdefault("TWIN_OPCUA_USERNAME", "op")
+    os.environ.setdefault("TWIN_OPCUA_PASSWORD", "op-secret")
+    from plant.serve import PlantThread
+    from tests.hil.hil_helpers import HardwareRun, hil_plant, scenario_data
+    from tests.live.browser import page_at, until
+    from tests.plant.plant_helpers import OPERATOR, call, connect, node
+    from twin.live.feed import LineFeed
+    from twin.live.hil import HilWatch
+    from twin.live.server import LiveServer
+    from twin.scenario import parse_scenario
+
+    data = scenario_data(n_cells=200, p=(1.0, 0.0, 0.0), call_timeout_s=5.0, connect_timeout_s=5.0, give_up_s=30.0)
+    data["run"]["duration_h"] = 3.0 + faults * 0.6  # 5 wall s per simulated hour
+    out: list[tuple[float, float]] = []
+    with PlantThread(hil_plant(tmp)) as plant:
+        endpoint = plant.endpoints["WIP-1"]
+        hw = HardwareRun(parse_scenario(data, "<bench>"), plant.running.plant)
+        feed = LineFeed(hw.simulation.scenario, "hil")
+
+        async def main() -> None:
+            async with LiveServer(feed) as server, HilWatch(feed):
+                async with page_at(server.url.rstrip("/")) as (page, _):
+                    await page.goto(server.url, wait_until="load")
+                    run = asyncio.ensure_future(hw.run_async(tmp / "hil-out"))
+                    await until(page, "document.querySelector('#device-press') !== null", timeout_s=60)
+                    async with connect(endpoint, OPERATOR) as c:
+                        box, inject = await node(c, "WIP-1", "Faults"), await node(c, "WIP-1", "Faults/InjectFault")
+                        clear = await node(c, "WIP-1", "Faults/ClearFaults")
+                        for i in range(faults):
+                            await asyncio.sleep(1.0)
+                            t0 = time.time()
+                            await call(box.call_method(inject, "leak"))
+                            await until(page, "n => [...document.querySelectorAll('#events li.error')].filter("
+                                              "e => e.textContent.includes('reports fault leak')).length > n", i,
+                                        timeout_s=30, poll_s=0.005)
+                            shown = time.time()
+                            ev = [e for e in feed.events if e["kind"] == "fault" and "leak" in e["text"]][-1]
+                            out.append((shown - ev["source_ts"], shown - t0))
+                            await call(box.call_method(clear))
+                    run.cancel()
+                    await asyncio.gather(run, return_exceptions=True)
+        asyncio.run(main())
+    return out
+
+
 def scenario_file(tmp: Path, duration_h: float) -> Path:
     import yaml
 
@@ -110,6 +159,7 @@ def main() -> None:
     ap.add_argument("--pace", type=float, default=2.0, help="simulated h per wall s of the paced runs")
     ap.add_argument("--paced-h", type=float, default=24.0, help="simulated hours of a paced run")
     ap.add_argument("--flat-h", type=float, default=60.0, help="simulated hours of a flat-out run")
+    ap.add_argument("--hil-faults", type=int, default=8, help="faults injected in the HIL latency run (0: skip)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--wait-page", action="store_true", help=argparse.SUPPRESS)
@@ -122,7 +172,8 @@ def main() -> None:
               f"load average {os.getloadavg()[0]:.1f}")
         print(f"{'mode':<26} {'no page min/med':>16} {'page min/med':>14} {'overhead min/med':>17} "
               f"{'latency p50/p95 ms':>19} {'msgs':>5}")
-        for mode, pace, hours in (("paced", args.pace, args.paced_h), ("flat out", 0.0, args.flat_h)):
+        for mode, pace, hours in (("paced", args.pace, args.paced_h), ("flat out", 0.0, args.flat_h))[
+                :2 if args.rounds > 0 else 0]:
             scen = scenario_file(tmp, hours)
             cpu = {False: [], True: []}
             lat: list[float] = []
@@ -140,7 +191,14 @@ def main() -> None:
             label = f"{mode} ({hours:g} h" + (f" at {pace:g} h/s)" if pace else ")")
             print(f"{label:<26} {min(a):7.2f}/{statistics.median(a):<7.2f} {min(b):6.2f}/{statistics.median(b):<7.2f}"
                   f" {100 * over_min:+7.1f}%/{100 * over_med:+.1f}% {pct(lat, 0.5):9.0f}/{pct(lat, 0.95):<9.0f}"
-                  f" {int(statistics.median(msgs)):>5}")
+                  f" {int(statistics.median(msgs)):>5}", flush=True)
+        if args.hil_faults:
+            got = hil_fault_latency(tmp, args.hil_faults)
+            dev = [a * 1e3 for a, _ in got]
+            inj = [b * 1e3 for _, b in got]
+            print(f"HIL fault on the page ({len(got)} faults on an emulated WIP): after the device stamped it "
+                  f"min/median/max {min(dev):.0f}/{statistics.median(dev):.0f}/{max(dev):.0f} ms; after InjectFault "
+                  f"was called {min(inj):.0f}/{statistics.median(inj):.0f}/{max(inj):.0f} ms")
 
 
 if __name__ == "__main__":
