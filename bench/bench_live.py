@@ -125,12 +125,11 @@ def hil_fault_latency(tmp: Path, faults: int) -> list[tuple[float, float]]:
                             await asyncio.sleep(1.0)
                             t0 = time.time()
                             await call(box.call_method(inject, "leak"))
-                            await until(page, "n => [...document.querySelectorAll('#events li.error')].filter("
-                                              "e => e.textContent.includes('reports fault leak')).length > n", i,
-                                        timeout_s=30, poll_s=0.005)
-                            shown = time.time()
+                            at_ms = await until(page, "n => (window.__live.shown.filter(e => e.text.includes("
+                                                      "'reports fault leak'))[n] || {}).at_ms", i, timeout_s=30,
+                                                poll_s=0.05)
                             ev = [e for e in feed.events if e["kind"] == "fault" and "leak" in e["text"]][-1]
-                            out.append((shown - ev["source_ts"], shown - t0))
+                            out.append((at_ms / 1e3 - ev["source_ts"], at_ms / 1e3 - t0))
                             await call(box.call_method(clear))
                     run.cancel()
                     await asyncio.gather(run, return_exceptions=True)

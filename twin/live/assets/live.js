@@ -4,7 +4,7 @@
 (function () {
   const mode = document.body.dataset.mode;
   const state = { series: null };
-  const live = (window.__live = { messages: 0, renders: 0, latencies_ms: [], seenWall: 0, ended: false });
+  const live = (window.__live = { messages: 0, renders: 0, latencies_ms: [], shown: [], seenWall: 0, ended: false });
   const $ = (id) => document.getElementById(id);
   const fmt = (v, d) => (v === null || v === undefined ? "–" : typeof v === "number" ? (+v.toFixed(d === undefined ? 3 : d)).toString() : String(v));
   const pct = (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(1) + " %");
@@ -182,8 +182,14 @@
     }
   }
 
+  const shownEvents = new Set();
   function renderEvents(events) {
     if (!events) return;
+    const now = Date.now();
+    for (const e of events) {  // when each event first reached the page (for tests and benchmarks)
+      const key = e.wall + " " + e.text;
+      if (!shownEvents.has(key)) { shownEvents.add(key); live.shown.push({ kind: e.kind, text: e.text, wall: e.wall, at_ms: now }); }
+    }
     const ul = $("events");
     ul.textContent = "";
     for (const e of events.slice().reverse()) {
