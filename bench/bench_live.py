@@ -47,7 +47,7 @@ def child(scenario: str, pace: float, wait_page: bool, out: str) -> None:
             cpu0, wall0 = time.process_time(), time.perf_counter()
             await sim.run_async(out)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-            return {"cpu_s": cpu, "wall_s": wall, "messages": server.sent}
+            return {"cpu_s": cpu, "wall_s": wall, "messages": server.sent, "view_cpu_s": server.cpu_s}
 
     print(json.dumps(asyncio.run(main())), flush=True)
 
@@ -177,6 +177,7 @@ def main() -> None:
             cpu = {False: [], True: []}
             lat: list[float] = []
             msgs = []
+            own: list[float] = []
             for _ in range(args.rounds):
                 for with_page in (False, True):  # interleaved, so a load change hits both
                     res, got = one_round(scen, pace, with_page, tmp)
@@ -184,13 +185,15 @@ def main() -> None:
                     if with_page:
                         lat += got
                         msgs.append(res["messages"])
+                        own.append(res["view_cpu_s"] / res["cpu_s"])
             a, b = cpu[False], cpu[True]
             over_min = min(b) / min(a) - 1.0
             over_med = statistics.median(b) / statistics.median(a) - 1.0
             label = f"{mode} ({hours:g} h" + (f" at {pace:g} h/s)" if pace else ")")
             print(f"{label:<26} {min(a):7.2f}/{statistics.median(a):<7.2f} {min(b):6.2f}/{statistics.median(b):<7.2f}"
                   f" {100 * over_min:+7.1f}%/{100 * over_med:+.1f}% {pct(lat, 0.5):9.0f}/{pct(lat, 0.95):<9.0f}"
-                  f" {int(statistics.median(msgs)):>5}", flush=True)
+                  f" {int(statistics.median(msgs)):>5}   view's own share {100 * statistics.median(own):.1f}%",
+                  flush=True)
         if args.hil_faults:
             got = hil_fault_latency(tmp, args.hil_faults)
             dev = [a * 1e3 for a, _ in got]
