@@ -39,7 +39,7 @@ class Line:
         if ports is None:
             from adapters.sim import sim_ports
 
-            ports = sim_ports(self.env, scenario, self.streams.generator)
+            ports = sim_ports(self.env, scenario, self.streams.generator, self.recorder.wants_press_trace)
         self.ports = ports
         self.terminals = {SINK: Terminal(SINK), SCRAP: Terminal(SCRAP)}
         shared = {name: simpy.Resource(self.env, r.capacity) for name, r in scenario.resources.items()}
