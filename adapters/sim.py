@@ -85,16 +85,16 @@ class SimMetrologyPort:
         self._rngs: dict[str, np.random.Generator] = {}
 
     def measure(self, station: str, cell: CellLike) -> simpy.Event:
-        from plant.metrology import measure
+        from plant.metrology import measure_one
 
         rng = self._rngs.get(station)
         if rng is None:
             rng = self._rngs[station] = self.generator(f"{station}:metrology")
         spec = self.specs[station]
         assert cell.true_surface is not None
-        surface = measure(cell.true_surface, rng, spec, self.lots.get(cell.lot))
+        surface = measure_one(cell.true_surface, rng, spec, self.lots.get(cell.lot))
         ev = self.env.event()
-        ev.succeed(SurfaceMeasurement(**{k: float(v) for k, v in surface.items()}, cutoff_um=spec.cutoff_short_um))
+        ev.succeed(SurfaceMeasurement(**surface, cutoff_um=spec.cutoff_short_um))
         return ev
 
 

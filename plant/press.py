@@ -360,13 +360,26 @@ def cycle_summary(spec: PressSpec, recipe: Recipe, n_cells: int, rng: np.random.
     z = rng.standard_normal(3 * n + 2 * n_cells)
     p_set_hold = recipe.target_pressure_mpa * (1.0 + spec.pressure_bias_frac)
     rate = recipe.ramp_rate_mpa_s
-    sp = []
-    for tk in t[:i1].tolist():  # np.clip(ramp, 0, p_set_hold) before decompression, element by element
+    a = float(np.exp(-dt / spec.controller_time_constant_s))
+    b0 = 1.0 - a
+    # first_order_lag of np.clip(ramp, 0, p_set_hold) (the setpoint before decompression), step by
+    # step; from rest it stays exactly 0 while the setpoint is 0, and once the setpoint holds and
+    # the output repeats itself, it repeats for good (the same floats in, the same float out)
+    y_prev = y = state = 0.0
+    x_prev = -1.0
+    p_true = []
+    for tk in t[:i1].tolist():
         r = rate * (tk - t_ramp0)
         r = r if r > 0.0 else 0.0
-        sp.append(r if r < p_set_hold else p_set_hold)
-    a = float(np.exp(-dt / spec.controller_time_constant_s))
-    p_hold = np.array(first_order_lag(sp, a)[i0:])
+        x = r if r < p_set_hold else p_set_hold
+        if x == x_prev and y == y_prev:
+            p_true.append(y)
+            continue
+        y_prev, x_prev = y, x
+        y = state + b0 * x
+        state = a * y
+        p_true.append(y)
+    p_hold = np.array(p_true[i0:])
     hp = p_hold * (1.0 + spec.pressure_noise_frac * z[i0:i1]) + spec.sensor_noise_mpa * z[n + i0:n + i1]
     hold_mean = float(hp.mean())
     th = t[i0:i1]
