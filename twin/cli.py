@@ -113,6 +113,20 @@ def refuse_existing(out_dir: Path, force: bool) -> None:
         raise typer.Exit(EXIT_INVALID)
 
 
+@contextmanager
+def interrupted_exits() -> Iterator[None]:
+    """Ctrl-C finishes the step under way, says what was kept and exits 130 (twin.interrupt)."""
+    from twin.interrupt import EXIT_INTERRUPTED, Interrupted, graceful
+
+    try:
+        with graceful():
+            yield
+    except Interrupted as exc:
+        err.print(f"[bold yellow]{exc}[/] (PARTIAL.txt there says what it holds; "
+                  "the previous output folder is untouched)")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
 def _load(path: Path):
     from twin.scenario import ScenarioError, load_scenario
 
@@ -161,7 +175,7 @@ def run(
     sc = _load(scenario)
     refuse_existing(out_dir, force)
     sim = Simulation(sc, replications=replications, seed=seed)
-    with progress(f"run {sc.name}", sim.replications) as step:
+    with interrupted_exits(), progress(f"run {sc.name}", sim.replications) as step:
         result = sim.run(out_dir, on_replication=lambda i: step(f"replication {i}"), overwrite=True)
     if as_json:
         out.print_json(json.dumps(json_safe(result.summary)))

@@ -79,7 +79,9 @@ def executor_for(workers: int = 1, scheduler: str | None = None, timeout_s: floa
         finally:
             client.close()
     elif workers > 1:
-        pool = ProcessPoolExecutor(max_workers=workers)
+        from twin.interrupt import ignore_sigint
+
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=ignore_sigint)
         try:
             yield pool
         finally:

@@ -124,6 +124,8 @@ class RunControl(Model):
     press_sample_hz: float = Field(default=0.1, gt=0, description="trace sample rate of simulated press cycles")
     timeline_h: float = Field(default=24.0, ge=0, description="hours after warm-up of replication 0 whose station "
                                                                "states and buffer levels go to trace.sqlite (0: none)")
+    allow_long_run: bool = Field(default=False, description="run even when the run-size estimate (twin.run_size) "
+                                                            "says it takes hours of CPU or more")
 
     @model_validator(mode="after")
     def _warmup(self) -> "RunControl":
@@ -243,6 +245,9 @@ def _reference_problems(s: Scenario, ctx: CheckContext, resolved: Resolved) -> A
     for name in s.hardware.bindings if s.hardware else ():
         yield from _binding_problems(s, name)
     yield from _expectation_problems(s)
+    from twin.run_size import problems as run_size_problems
+
+    yield from run_size_problems(s)
 
 
 def _interface_problems(s: Scenario, resolved: Resolved) -> Any:
@@ -380,10 +385,12 @@ def load_scenario_data(path: str | Path) -> dict:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(str(path), [("", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    from plant.spec_files import YamlLimitError, safe_yaml
+
     try:
-        data = yaml.safe_load(text)
-    except RecursionError:
-        raise ScenarioError(str(path), [("", f"nested deeper than {MAX_NESTING} levels")]) from None
+        data = safe_yaml(text)
+    except YamlLimitError as exc:
+        raise ScenarioError(str(path), [("", str(exc))]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(str(path), [("", f"invalid YAML: {exc}")]) from None
     if _depth(data, MAX_NESTING) > MAX_NESTING:

@@ -156,10 +156,19 @@ class Simulation:
             if on_replication is not None:
                 on_replication(0)
             return result
+        from twin.interrupt import Interrupted
+
         writer = self._writer(out_dir, overwrite)
         try:
             summary = self._simulate(writer, on_replication)
             return self._judge_and_commit(summary, writer)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            kept = writer.replications_committed if writer is not None else []
+            if writer is not None:
+                writer.abort("Ctrl-C")
+            if isinstance(exc, Interrupted):
+                raise
+            raise Interrupted(kept, writer.partial if writer is not None else None) from None
         except BaseException as exc:
             if writer is not None:
                 writer.abort(type(exc).__name__)
@@ -189,6 +198,7 @@ class Simulation:
         return RunResult(summary, expectations, target)
 
     def _simulate(self, writer: RunWriter | None, on_replication: Callable[[int], None] | None) -> dict[str, Any]:
+        from twin import interrupt
         from twin.experiment import replications
 
         reps = []
@@ -199,4 +209,7 @@ class Simulation:
                 writer.add_replication(rep.index, self.seed, rep.kpis, rep.cell_rows, rep.visits, rep.timeline)
             if on_replication is not None:
                 on_replication(rep.index)
+            if interrupt.requested() and len(reps) < self.replications:
+                kept = writer.replications_committed if writer is not None else [r for r in range(len(reps))]
+                raise interrupt.Interrupted(kept, writer.partial if writer is not None else None)
         return summarise(self.scenario, reps, self.seed)
