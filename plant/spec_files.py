@@ -149,7 +149,7 @@ def read_yaml(name_or_path: str | Path, base_dir: Path | None = None) -> Any:
     except YamlLimitError as exc:
         raise SpecError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML in {path}: {str(exc).splitlines()[0]}") from None
+        raise SpecError(f"invalid YAML in {path}: {' '.join(str(exc).splitlines()[:2])}") from None
 
 
 def load_spec(model: type[M], name_or_path: str | Path, base_dir: Path | None = None) -> M:

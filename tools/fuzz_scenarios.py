@@ -30,14 +30,16 @@ def main() -> int:
     args = ap.parse_args()
     show = set(args.show.split(",")) if args.show else set()
     start = time.monotonic()
+    running: collections.Counter = collections.Counter()
 
     def each(i, res):
+        running[res.outcome] += 1
         if res.outcome in show:
             tail = res.stderr.strip().splitlines()[-1:] or [""]
             print(f"[{i}] {res.outcome} {res.case.scenario} {res.case.kind} {res.case.path!r} exit={res.exit_code} "
                   f"cpu={res.cpu_s:.1f}s :: {tail[0][:300]}", flush=True)
-        elif not args.quiet and i % 50 == 0:
-            print(f"... {i} cases, {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+        if not args.quiet and (i + 1) % 25 == 0:
+            print(f"... {i + 1} cases, {time.monotonic() - start:.0f} s: {dict(running)}", file=sys.stderr, flush=True)
 
     results = fuzz(args.n, args.seed, args.cpu_limit, each)
     counts = collections.Counter(r.outcome for r in results)

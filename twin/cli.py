@@ -1,5 +1,5 @@
 """The `twin` command: parses, calls, prints. Exit codes: 0 ok, 1 an `expect:` failed,
-2 invalid input (or an output folder that exists without --force).
+2 invalid input (or an output folder that exists without --force), 4 the line jammed, 130 Ctrl-C.
 
 Habits of every command: `--version`; `--log-level` for twin's and the libraries' logs (asyncua,
 Optuna, Dask; Python warnings too), all on stderr; `--json` where a command produces results;
@@ -182,7 +182,20 @@ def run(
     else:
         out.print(_kpi_table(result.summary))
         out.print(f"wrote {out_dir}/summary.json, cells.parquet, trace.sqlite")
+    health_exit(result.summary)
     raise typer.Exit(EXIT_OK if result.passed else EXIT_EXPECT)
+
+
+def health_exit(summary: dict) -> None:
+    """Line-health warnings on stderr (twin.health); a jammed line exits 4."""
+    from twin.health import EXIT_JAM
+
+    health = summary.get("health") or {}
+    for w in health.get("warnings", []):
+        err.print(f"[bold yellow]warning[/]: {w}")
+    if health.get("jams"):
+        err.print("[bold red]the line jammed[/]: see summary.json health.jams")
+        raise typer.Exit(EXIT_JAM)
 
 
 @app.command()

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 BLOCK = 512
+MAX_EMPIRICAL = 100_000  # observed values of an empirical distribution
 
 
 class _Dist(BaseModel):
@@ -229,8 +230,8 @@ class Empirical(_Dist):
     """Draws from observed values, with optional weights."""
 
     dist: Literal["empirical"]
-    values: list[float] = Field(min_length=1)
-    weights: list[float] | None = None
+    values: list[float] = Field(min_length=1, max_length=MAX_EMPIRICAL)
+    weights: list[float] | None = Field(default=None, max_length=MAX_EMPIRICAL)
 
     @model_validator(mode="after")
     def _weights(self):

@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_EVENTS = 2e9
 MAX_SERVERS_TOTAL = 100_000  # SimPy processes built before the first event
 EVENTS_PER_VISIT = 6.0
-REWORK_FACTOR = 3.0  # a rework loop may send a cell through part of the line again
+REWORK_FACTOR = 3.0
+LONG_DURATION_H = 1e5  # 11 years: beyond it the duration is what makes a run too big  # a rework loop may send a cell through part of the line again
 
 
 def _mean(dist: Any) -> float:
@@ -68,11 +69,11 @@ def problems(s: "Scenario") -> Iterator[tuple[str, str]]:
     if not est["events"] <= MAX_EVENTS:
         per = est["cells_per_replication"]
         why = (f"about {est['events']:.3g} simulation events ({per:.3g} cells per replication x "
-               f"{s.run.replications} replication(s)) exceed {MAX_EVENTS:.0e}, hours of CPU or more; "
-               "shorten the run or set run.allow_long_run: true")
+               f"{s.run.replications} replication(s)) exceed {MAX_EVENTS:.0e}, hours of CPU or more. "
+               "Shorten the run, or set run.allow_long_run to true")
         if s.run.replications > 1 and est["events_per_replication"] <= MAX_EVENTS:
             yield "run.replications", why
-        elif per > 1e3 and _mean(s.source.interarrival_h) < s.run.duration_h * 1e-6:
-            yield "source.interarrival_h", why
-        else:
+        elif s.run.duration_h > LONG_DURATION_H:
             yield "run.duration_h", why
+        else:
+            yield "source.interarrival_h", why

@@ -105,6 +105,10 @@ def summarise(scenario: "Scenario", reps: list[dict], seed: int) -> dict[str, An
         ci95=ci95,
         per_replication=reps,
     )
+    if all("health" in r for r in reps):
+        from twin.health import summarise_health
+
+        summary["health"] = summarise_health(scenario, reps, ci95.get("mean_wip", math.nan))
     return summary
 
 
@@ -142,6 +146,11 @@ class Simulation:
         self.ports = ports
         self.replications = replications or scenario.run.replications
         self.seed = scenario.run.seed if seed is None else seed
+        self.warmup_auto = scenario.run.warmup_auto
+        if self.warmup_auto and ports is None:
+            from twin.health import detect_warmup
+
+            self.scenario = scenario = detect_warmup(scenario, self.seed)
         if ports is not None:
             if executor is not None:
                 raise ValueError("a run against equipment runs in this process (no executor)")
@@ -212,4 +221,8 @@ class Simulation:
             if interrupt.requested() and len(reps) < self.replications:
                 kept = writer.replications_committed if writer is not None else [r for r in range(len(reps))]
                 raise interrupt.Interrupted(kept, writer.partial if writer is not None else None)
-        return summarise(self.scenario, reps, self.seed)
+        summary = summarise(self.scenario, reps, self.seed)
+        if self.warmup_auto and "health" in summary:
+            summary["health"]["warmup_detected"] = {"method": "MSER-5 on a pilot replication",
+                                                    "warmup_h": self.scenario.run.warmup_h}
+        return summary
