@@ -29,6 +29,7 @@ import re
 import resource
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import traceback
@@ -277,6 +278,8 @@ def run_case(case: Case, root: Path, i: int, cpu_limit_s: float = CPU_LIMIT_S,
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, 1)
             os.dup2(fd, 2)
+            sys.stdout = open(1, "w", closefd=False)  # also past pytest's capture objects
+            sys.stderr = open(2, "w", closefd=False)
             from twin.cli import app
 
             try:
@@ -287,6 +290,7 @@ def run_case(case: Case, root: Path, i: int, cpu_limit_s: float = CPU_LIMIT_S,
             except BaseException:
                 traceback.print_exc()
                 code = 99
+            sys.stderr.flush()
         finally:
             os._exit(code)
     deadline = time.monotonic() + wall
