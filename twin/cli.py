@@ -395,6 +395,8 @@ def sweep(
     out_dir: Path = typer.Option(Path("sweep"), "--out", help="directory for sweep.parquet, sweep.csv, sweep.json"),
     as_json: bool = typer.Option(False, "--json", help="print the results table as JSON"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
+    resume: bool = typer.Option(False, "--resume", help="reuse the replications an interrupted or finished "
+                                                        "sweep in --out kept (points.sqlite)"),
 ):
     """Run a grid of scenario variants with common random numbers; one results table."""
     from twin.experiment import executor_for
@@ -415,13 +417,15 @@ def sweep(
                 raise ScenarioError("--target-ci", [(kpi, f"expected KPI=HALFWIDTH > 0 (got {target_ci!r})")])
     except ScenarioError as exc:
         _scenario_error(exc)
-    refuse_existing(out_dir, force)
+    refuse_existing(out_dir, force or resume)
     try:
-        with executor_for(workers, scheduler) as executor, \
+        with interrupted_exits(), executor_for(workers, scheduler) as executor, \
                 progress(f"sweep {scenario.name}", total_runs(data, parsed, replications)) as step:
             result = run_sweep(data, parsed, str(scenario), replications, seed, executor, target,
                                max_replications, out_dir, on_result=lambda p, r: step(f"point {p} replication {r}"),
-                               base_dir=scenario.resolve().parent, overwrite=True)
+                               base_dir=scenario.resolve().parent, overwrite=True, resume=resume)
+    except typer.Exit:  # Ctrl-C's exit 130 (click's Exit is a RuntimeError)
+        raise
     except ScenarioError as exc:
         _scenario_error(exc)
     except (OSError, RuntimeError, TimeoutError) as exc:

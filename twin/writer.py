@@ -43,16 +43,18 @@ def json_safe(x: Any) -> Any:
 class RunWriter:
     """The output folder of one run or study, written atomically (see the module docstring)."""
 
-    def __init__(self, out_dir: str | Path, quality_keys: Sequence[str] = (), *, overwrite: bool = True):
+    def __init__(self, out_dir: str | Path, quality_keys: Sequence[str] = (), *, overwrite: bool = True,
+                 resume: bool = False):
+        """`resume`: keep what an interrupted run left in the partial folder (a study's point cache)."""
         self.target = Path(out_dir)
         if self.target.exists() and not overwrite:
             raise FileExistsError(f"{self.target} exists (use --force to replace it)")
         if self.target.exists() and not self.target.is_dir():
             raise FileExistsError(f"{self.target} exists and is not a directory")
         self.partial = self.target.with_name(self.target.name + PARTIAL_SUFFIX)
-        if self.partial.exists():
+        if self.partial.exists() and not resume:
             shutil.rmtree(self.partial)
-        self.partial.mkdir(parents=True)
+        self.partial.mkdir(parents=True, exist_ok=True)
         self.quality_keys = tuple(quality_keys)
         self._trace: "TraceStore | None" = None
         self._cells: "ParquetCells | None" = None
