@@ -320,12 +320,14 @@ def run_case(case: Case, root: Path, i: int, cpu_limit_s: float = CPU_LIMIT_S,
 
 
 def fuzz(n: int, seed: int = 1, cpu_limit_s: float = CPU_LIMIT_S,
-         on_outcome: Callable[[int, Outcome], None] | None = None) -> list[Outcome]:
-    """`n` cases spread over every shipped scenario (round robin), seeds from `seed`."""
+         on_outcome: Callable[[int, Outcome], None] | None = None,
+         only: list[int] | None = None) -> list[Outcome]:
+    """`n` cases spread over every shipped scenario (round robin), seeds from `seed` (or just
+    the case numbers `only`, to re-run what a larger batch reported)."""
     results = []
     root = Path(tempfile.mkdtemp(prefix="twin-fuzz-"))
     try:
-        for i in range(n):
+        for i in (only if only is not None else range(n)):
             scenario = SHIPPED[i % len(SHIPPED)]
             case = generate(scenario, seed * 1_000_003 + i)
             res = run_case(case, root, i, cpu_limit_s)

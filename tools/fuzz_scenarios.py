@@ -27,6 +27,7 @@ def main() -> int:
     ap.add_argument("--cpu-limit", type=float, default=CPU_LIMIT_S, help="CPU seconds per case")
     ap.add_argument("--show", default="traceback,timeout,invalid_nopath", help="outcomes to print case by case")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--cases", default="", help="comma-separated case numbers to re-run (from an earlier report)")
     args = ap.parse_args()
     show = set(args.show.split(",")) if args.show else set()
     start = time.monotonic()
@@ -41,7 +42,8 @@ def main() -> int:
         if not args.quiet and (i + 1) % 25 == 0:
             print(f"... {i + 1} cases, {time.monotonic() - start:.0f} s: {dict(running)}", file=sys.stderr, flush=True)
 
-    results = fuzz(args.n, args.seed, args.cpu_limit, each)
+    only = [int(x) for x in args.cases.split(",") if x.strip()] or None
+    results = fuzz(args.n, args.seed, args.cpu_limit, each, only)
     counts = collections.Counter(r.outcome for r in results)
     by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for r in results:

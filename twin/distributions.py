@@ -15,10 +15,24 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 BLOCK = 512
 MAX_EMPIRICAL = 100_000  # observed values of an empirical distribution
+MAX_PARAMETER = 1e12  # any distribution parameter (hours, um, ...): beyond it a draw may overflow
+MAX_GSD = 1e3  # geometric standard deviation of a lognormal
 
 
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _magnitudes(self):
+        """Parameters within +-MAX_PARAMETER, so no draw overflows (a lognormal of mean 1e300)."""
+        for name, value in self:
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if isinstance(v, float) and abs(v) > MAX_PARAMETER:
+                    raise ValueError(f"{name}: {v:g} is beyond +-{MAX_PARAMETER:g}")
+        if isinstance(getattr(self, "gsd", None), float) and self.gsd > MAX_GSD:  # type: ignore[attr-defined]
+            raise ValueError(f"gsd: {self.gsd:g} is beyond {MAX_GSD:g}")  # type: ignore[attr-defined]
+        return self
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} cannot draw")
