@@ -114,3 +114,17 @@ def test_without_resume_a_sweep_starts_afresh(tmp_path, flag):
         return
     assert result.exit_code == 0
     assert json.loads((out / "sweep.json").read_text())["reused"] == 0
+
+
+def test_a_finished_sensitivity_study_resumes_without_recomputing(tmp_path):
+    from tests.test_studies_sensitivity import PARAMS, line
+    from twin.studies.sensitivity import sensitivity
+    from twin.studies.space import parse_param
+
+    params = [parse_param(p) for p in PARAMS]
+    out = tmp_path / "sens"
+    first = sensitivity(line(), params, "morris", kpis=["cost_per_good_cell"], samples=2, out_dir=out)
+    assert first.meta["reused"] == 0 and (out / "points.sqlite").exists()
+    again = sensitivity(line(), params, "morris", kpis=["cost_per_good_cell"], samples=2, out_dir=out, resume=True)
+    assert again.meta["reused"] == first.runs
+    assert again.indices.equals(first.indices)

@@ -80,3 +80,19 @@ class PointCache:
 
     def close(self) -> None:
         self.db.close()
+
+
+def open_study_output(out_dir: str | Path | None, overwrite: bool, resume: bool) -> tuple[Any, Any]:
+    """A study's writer (twin.writer.RunWriter) and its point cache; with `resume`, the cache an
+    interrupted (partial folder) or finished (output folder) study left is carried on."""
+    if out_dir is None:
+        return None, None
+    import shutil
+
+    from twin.writer import RunWriter
+
+    writer = RunWriter(out_dir, overwrite=overwrite or resume, resume=resume)
+    finished = Path(out_dir) / CACHE_FILE
+    if resume and finished.exists() and not writer.file(CACHE_FILE).exists():
+        shutil.copy2(finished, writer.file(CACHE_FILE))
+    return writer, PointCache(writer.file(CACHE_FILE))

@@ -263,7 +263,9 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
         except KpiError as exc:
             raise ScenarioError("--target-ci", [(kpi, str(exc))]) from None
         n = max(n, 2)
-    writer, cache = _open_output(out_dir, overwrite, resume)
+    from twin.studies.cache import open_study_output
+
+    writer, cache = open_study_output(out_dir, overwrite, resume)
     try:
         reps = run_points(scenarios, seed, n, executor, target, max(max_replications, n), on_result, cache)
     except BaseException as exc:
@@ -303,23 +305,6 @@ def _count(partial: Path) -> int:
         return len(cache)
     finally:
         cache.close()
-
-
-def _open_output(out_dir: str | Path | None, overwrite: bool, resume: bool) -> tuple[Any, Any]:
-    """The study's writer and its point cache; with `resume`, the cache an interrupted (partial
-    folder) or finished (output folder) sweep left is carried on."""
-    if out_dir is None:
-        return None, None
-    import shutil
-
-    from twin.studies.cache import CACHE_FILE, PointCache
-    from twin.writer import RunWriter
-
-    writer = RunWriter(out_dir, overwrite=overwrite, resume=resume)
-    finished = Path(out_dir) / CACHE_FILE
-    if resume and finished.exists() and not writer.file(CACHE_FILE).exists():
-        shutil.copy2(finished, writer.file(CACHE_FILE))
-    return writer, PointCache(writer.file(CACHE_FILE))
 
 
 def total_runs(data: dict, settings: list[Setting], replications: int | None) -> int:
