@@ -84,6 +84,11 @@ class RunWriter:
             self._cells = ParquetCells(part.with_name(part.name + ".part"), self.quality_keys)
         return self._cells
 
+    def finish_cells(self) -> None:
+        """The cells written through `cells` are complete: keep them (also if the run then fails)."""
+        self._finish_cells()
+        self._note("in progress")
+
     def _finish_cells(self) -> None:
         """Close the open replication's cells file and rename it into place."""
         if self._cells is not None:
