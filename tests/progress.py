@@ -11,7 +11,8 @@ so a slow but moving run is never cut off, and a stuck one still fails after `bu
 
 Use: `wait_until(cond, 10, "the plant to start")` (sync), `await until_async(cond, 10, "...")`,
 or `Deadline(10, "...")` with `.check()` in your own loop; `watch_process_cpu(pid)` is a
-progress value for a subprocess (its CPU seconds, from /proc).
+progress value for a subprocess (its CPU seconds, from /proc); `scaled(10)` for an API that
+takes an absolute deadline.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def load_factor() -> float:
         return 1.0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1.0, load / cores)
+
+
+def scaled(seconds: float) -> float:
+    """`seconds` stretched by the current load factor, for code that takes an absolute deadline
+    (`time.monotonic() + scaled(10)` instead of `time.monotonic() + 10`)."""
+    return seconds * load_factor()
 
 
 def watch_process_cpu(pid: int) -> float:
