@@ -28,7 +28,7 @@ class _Dist(BaseModel):
         for name, value in self:
             values = value if isinstance(value, list) else [value]
             for v in values:
-                if isinstance(v, float) and abs(v) > MAX_PARAMETER:
+                if isinstance(v, float) and math.isfinite(v) and abs(v) > MAX_PARAMETER:  # inf: a default bound
                     raise ValueError(f"{name}: {v:g} is beyond +-{MAX_PARAMETER:g}")
         if isinstance(getattr(self, "gsd", None), float) and self.gsd > MAX_GSD:  # type: ignore[attr-defined]
             raise ValueError(f"gsd: {self.gsd:g} is beyond {MAX_GSD:g}")  # type: ignore[attr-defined]
