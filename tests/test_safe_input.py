@@ -173,3 +173,13 @@ def test_an_implausible_measurement_rejects_the_cell_instead_of_crashing(tmp_pat
     cells = pq.read_table(out / "cells.parquet").to_pylist()
     judged = [c for c in cells if c["outcome"] == "rejected" and c["reason"] == "implausible_measurement"]
     assert judged and all(c["outcome"] != "accepted" for c in cells)
+
+
+@pytest.mark.parametrize("mean", [1e-300, 1e300])
+def test_a_lognormal_that_would_overflow_is_refused_by_field(tmp_path, mean):
+    """The fuzz found these crashing the run (OverflowError in the draw) after validation passed."""
+    data = scenario_dict()
+    data["lots"]["any"]["pv_um"] = {"dist": "lognormal", "mean": mean, "sd": 0.4}
+    result = cli("validate", write_yaml(tmp_path / "s.yaml", data), "--json")
+    assert result.exit_code == 2
+    assert problems(result)[0][0].startswith("lots.any.pv_um")

@@ -17,6 +17,7 @@ BLOCK = 512
 MAX_EMPIRICAL = 100_000  # observed values of an empirical distribution
 MAX_PARAMETER = 1e12  # any distribution parameter (hours, um, ...): beyond it a draw may overflow
 MAX_GSD = 1e3  # geometric standard deviation of a lognormal
+MAX_SIGMA = 10.0  # log-sd of a lognormal (sd / mean ~ 5e21): beyond it a draw may overflow
 
 
 class _Dist(BaseModel):
@@ -180,6 +181,12 @@ class Lognormal(_Dist):
         given = [k for k in ("mean", "sd", "median", "gsd") if getattr(self, k) is not None]
         if by_moments == by_median or len(given) != 2:
             raise ValueError("give either mean and sd, or median and gsd")
+        try:
+            mu, sigma = self._mu_sigma()
+        except (OverflowError, ValueError):
+            mu = sigma = math.inf
+        if not (math.isfinite(mu) and math.isfinite(sigma) and sigma <= MAX_SIGMA):
+            raise ValueError(f"{' and '.join(given)} give no usable lognormal (log-sd beyond {MAX_SIGMA:g})")
         return self
 
     def _mu_sigma(self) -> tuple[float, float]:
