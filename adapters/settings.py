@@ -18,7 +18,7 @@ SecurityPolicy = Literal["None", "Basic256Sha256", "Aes256_Sha256_RsaPss"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Credentials(_Model):

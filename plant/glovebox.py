@@ -22,7 +22,7 @@ SPECIES: tuple[str, str] = ("o2_ppm", "h2o_ppm")
 class GloveboxSpec(BaseModel):
     """Behaviour of one argon glovebox with its purifier; every number carries its unit."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     name: str
     manufacturer: str

@@ -25,7 +25,7 @@ MEASURE_KEYS: tuple[str, ...] = SURFACE_KEYS
 class ProfilometerSpec(BaseModel):
     """Optical profilometer: noise per parameter (fraction, 1 sigma) and bandwidth."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     name: str
     manufacturer: str

@@ -21,7 +21,7 @@ SecurityPolicyName = Literal["Basic256Sha256", "Aes256_Sha256_RsaPss"]
 class ScheduledFault(BaseModel):
     """A fault that strikes by itself: on the n-th program run, or at a simulated time."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: str
     on_run: int | None = Field(default=None, ge=1, description="1-based program run number")
@@ -37,7 +37,7 @@ class ScheduledFault(BaseModel):
 class DeviceConfig(BaseModel):
     """One emulated device (one OPC UA server)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
     kind: DeviceKind
@@ -57,7 +57,7 @@ class DeviceConfig(BaseModel):
 class SecurityConfig(BaseModel):
     """Endpoints, certificates and users."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     policies: list[SecurityPolicyName] = Field(
         default_factory=lambda: ["Basic256Sha256", "Aes256_Sha256_RsaPss"])
@@ -72,7 +72,7 @@ class SecurityConfig(BaseModel):
 class PlantFile(BaseModel):
     """A plant: devices, network, security, timing."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str
     host: str = "127.0.0.1"

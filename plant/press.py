@@ -40,7 +40,7 @@ PRESS_KINDS: tuple[str, ...] = (
 class PressSpec(BaseModel):
     """Datasheet and behaviour of one press model; every number carries its unit."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     name: str
     kind: PressKind
@@ -91,7 +91,7 @@ class PressSpec(BaseModel):
 class Recipe(BaseModel):
     """One press program's parameters."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     target_pressure_mpa: float = Field(gt=0)
     ramp_rate_mpa_s: float = Field(gt=0)

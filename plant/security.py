@@ -31,7 +31,7 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SALT_BYTES, _KEY_BYTES = 2 ** 14, 8, 1, 16, 32
 class UserRecord(BaseModel):
     """One user: role and salted scrypt hash of the password."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     role: Role
     salt: str = Field(description="hex")

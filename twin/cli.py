@@ -1,5 +1,5 @@
 """The `twin` command: parses, calls, prints. Exit codes: 0 ok, 1 an `expect:` failed,
-2 invalid input (or an output folder that exists without --force).
+2 invalid input (or an output folder that exists without --force), 4 the line jammed, 130 Ctrl-C.
 
 Habits of every command: `--version`; `--log-level` for twin's and the libraries' logs (asyncua,
 Optuna, Dask; Python warnings too), all on stderr; `--json` where a command produces results;
@@ -113,6 +113,20 @@ def refuse_existing(out_dir: Path, force: bool) -> None:
         raise typer.Exit(EXIT_INVALID)
 
 
+@contextmanager
+def interrupted_exits() -> Iterator[None]:
+    """Ctrl-C finishes the step under way, says what was kept and exits 130 (twin.interrupt)."""
+    from twin.interrupt import EXIT_INTERRUPTED, Interrupted, graceful
+
+    try:
+        with graceful():
+            yield
+    except Interrupted as exc:
+        err.print(f"[bold yellow]{exc}[/] (PARTIAL.txt there says what it holds; "
+                  "the previous output folder is untouched)")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
 def _load(path: Path):
     from twin.scenario import ScenarioError, load_scenario
 
@@ -175,7 +189,7 @@ def run(
     check_live_options(live, port, bind, pace, hold)
     refuse_existing(out_dir, force)
     after = param_draws_step(sc, param_draws)
-    with executor_for(workers, scheduler) as executor:
+    with interrupted_exits(), executor_for(workers, scheduler) as executor:
         sim = Simulation(sc, replications=replications, seed=seed, executor=executor)
         with progress(f"run {sc.name}", sim.replications) as step:
             if live:
@@ -190,7 +204,20 @@ def run(
     else:
         out.print(_kpi_table(result.summary))
         out.print(f"wrote {out_dir}/summary.json, cells.parquet, trace.sqlite")
+    health_exit(result.summary)
     raise typer.Exit(EXIT_OK if result.passed else EXIT_EXPECT)
+
+
+def health_exit(summary: dict) -> None:
+    """Line-health warnings on stderr (twin.health); a jammed line exits 4."""
+    from twin.health import EXIT_JAM
+
+    health = summary.get("health") or {}
+    for w in health.get("warnings", []):
+        err.print(f"[bold yellow]warning[/]: {w}")
+    if health.get("jams"):
+        err.print("[bold red]the line jammed[/]: see summary.json health.jams")
+        raise typer.Exit(EXIT_JAM)
 
 
 @app.command()
@@ -396,6 +423,8 @@ def sweep(
     out_dir: Path = typer.Option(Path("sweep"), "--out", help="directory for sweep.parquet, sweep.csv, sweep.json"),
     as_json: bool = typer.Option(False, "--json", help="print the results table as JSON"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
+    resume: bool = typer.Option(False, "--resume", help="reuse the replications an interrupted or finished "
+                                                        "sweep in --out kept (points.sqlite)"),
 ):
     """Run a grid of scenario variants with common random numbers; one results table."""
     from twin.experiment import executor_for
@@ -416,13 +445,15 @@ def sweep(
                 raise ScenarioError("--target-ci", [(kpi, f"expected KPI=HALFWIDTH > 0 (got {target_ci!r})")])
     except ScenarioError as exc:
         _scenario_error(exc)
-    refuse_existing(out_dir, force)
+    refuse_existing(out_dir, force or resume)
     try:
-        with executor_for(workers, scheduler) as executor, \
+        with interrupted_exits(), executor_for(workers, scheduler) as executor, \
                 progress(f"sweep {scenario.name}", total_runs(data, parsed, replications)) as step:
             result = run_sweep(data, parsed, str(scenario), replications, seed, executor, target,
                                max_replications, out_dir, on_result=lambda p, r: step(f"point {p} replication {r}"),
-                               base_dir=scenario.resolve().parent, overwrite=True)
+                               base_dir=scenario.resolve().parent, overwrite=True, resume=resume)
+    except typer.Exit:  # Ctrl-C's exit 130 (click's Exit is a RuntimeError)
+        raise
     except ScenarioError as exc:
         _scenario_error(exc)
     except (OSError, RuntimeError, TimeoutError) as exc:

@@ -11,7 +11,7 @@ from typing import Any, List, Optional
 import typer
 from rich.table import Table
 
-from twin.cli import EXIT_INVALID, EXIT_OK, _scenario_error, app, err, out, progress
+from twin.cli import EXIT_INVALID, EXIT_OK, _scenario_error, app, err, interrupted_exits, out, progress
 from twin.stats import format_estimate
 
 
@@ -117,19 +117,23 @@ def sensitivity(
                                                                     "samples.parquet, sensitivity.json"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
     as_json: bool = typer.Option(False, "--json", help="print the indices as JSON"),
+    resume: bool = typer.Option(False, "--resume", help="reuse the replications an interrupted or finished "
+                                                        "study in --out kept (points.sqlite)"),
 ):
     """Global sensitivity of KPIs to scenario parameters on SALib (Morris or Sobol, 95% intervals)."""
     from twin.scenario import ScenarioError
     from twin.studies.api import sensitivity as run
     from twin.studies.sensitivity import RANKING, ranked, runs_needed
 
-    if out_dir.exists() and not force:
-        _fail("output exists", FileExistsError(f"{out_dir} (use --force to replace it)"))
+    if out_dir.exists() and not (force or resume):
+        _fail("output exists", FileExistsError(f"{out_dir} (use --force to replace it, or --resume)"))
     n_runs = runs_needed(method, samples, len(params), replications or 1) if method in RANKING else None
     try:
-        with progress(f"sensitivity {scenario.name}", n_runs if replications else None) as step:
+        with interrupted_exits(), progress(f"sensitivity {scenario.name}", n_runs if replications else None) as step:
             result = run(scenario, params, method, kpis or None, samples, replications, seed, out_dir, force,
-                         workers, scheduler, on_result=lambda p, r: step(f"point {p} replication {r}"))
+                         workers, scheduler, on_result=lambda p, r: step(f"point {p} replication {r}"), resume=resume)
+    except typer.Exit:
+        raise
     except ScenarioError as exc:
         _scenario_error(exc)
     except (OSError, RuntimeError, TimeoutError) as exc:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class CostModel(BaseModel):
     """The scenario's optional `cost:` section. Currency is whatever the numbers are in."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     currency: str = Field(default="EUR", description="label only; all amounts are in this currency")
     equipment_per_server_h: dict[str, float] = Field(

@@ -36,7 +36,7 @@ REASONS = (
 class DispositionPolicy(BaseModel):
     """Acceptance thresholds, the rework limit and the re-press recipe change."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     min_contact_fraction_p05: float = Field(
         default=0.95, ge=0, le=1, description="lowest contact fraction of the 5% lowest-pressure region")

@@ -14,10 +14,26 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 BLOCK = 512
+MAX_EMPIRICAL = 100_000  # observed values of an empirical distribution
+MAX_PARAMETER = 1e12  # any distribution parameter (hours, um, ...): beyond it a draw may overflow
+MAX_GSD = 1e3  # geometric standard deviation of a lognormal
+MAX_SIGMA = 10.0  # log-sd of a lognormal (sd / mean ~ 5e21): beyond it a draw may overflow
 
 
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _magnitudes(self):
+        """Parameters within +-MAX_PARAMETER, so no draw overflows (a lognormal of mean 1e300)."""
+        for name, value in self:
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if isinstance(v, float) and math.isfinite(v) and abs(v) > MAX_PARAMETER:  # inf: a default bound
+                    raise ValueError(f"{name}: {v:g} is beyond +-{MAX_PARAMETER:g}")
+        if isinstance(getattr(self, "gsd", None), float) and self.gsd > MAX_GSD:  # type: ignore[attr-defined]
+            raise ValueError(f"gsd: {self.gsd:g} is beyond {MAX_GSD:g}")  # type: ignore[attr-defined]
+        return self
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} cannot draw")
@@ -165,6 +181,12 @@ class Lognormal(_Dist):
         given = [k for k in ("mean", "sd", "median", "gsd") if getattr(self, k) is not None]
         if by_moments == by_median or len(given) != 2:
             raise ValueError("give either mean and sd, or median and gsd")
+        try:
+            mu, sigma = self._mu_sigma()
+        except (OverflowError, ValueError):
+            mu = sigma = math.inf
+        if not (math.isfinite(mu) and math.isfinite(sigma) and sigma <= MAX_SIGMA):
+            raise ValueError(f"{' and '.join(given)} give no usable lognormal (log-sd beyond {MAX_SIGMA:g})")
         return self
 
     def _mu_sigma(self) -> tuple[float, float]:
@@ -229,8 +251,8 @@ class Empirical(_Dist):
     """Draws from observed values, with optional weights."""
 
     dist: Literal["empirical"]
-    values: list[float] = Field(min_length=1)
-    weights: list[float] | None = None
+    values: list[float] = Field(min_length=1, max_length=MAX_EMPIRICAL)
+    weights: list[float] | None = Field(default=None, max_length=MAX_EMPIRICAL)
 
     @model_validator(mode="after")
     def _weights(self):

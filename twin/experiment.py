@@ -79,7 +79,9 @@ def executor_for(workers: int = 1, scheduler: str | None = None, timeout_s: floa
         finally:
             client.close()
     elif workers > 1:
-        pool = ProcessPoolExecutor(max_workers=workers)
+        from twin.interrupt import ignore_sigint
+
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=ignore_sigint)
         try:
             yield pool
         finally:
@@ -115,27 +117,53 @@ def halfwidth_of(reps: Sequence[dict], kpi: str) -> float:
 
 def run_points(scenarios: Sequence[Scenario], seed: int, replications_n: int, executor: Any = None,
                target: tuple[str, float] | None = None, max_replications: int = 100,
-               on_result: Callable[[int, int], None] | None = None) -> list[list[dict]]:
+               on_result: Callable[[int, int], None] | None = None, cache: Any = None) -> list[list[dict]]:
     """KPIs of replications 0..n-1 of every scenario (a grid point each): `result[p][r]`.
 
     Every point runs the same replication indices, so replication r of every point sees the
     same random numbers (common random numbers; paired comparisons). With `target`
     (kpi, half-width), rounds of replications are added to every point until that KPI's
     95% half-width is at most the target at every point, or `max_replications` is reached.
+    With `cache` (a twin.studies.cache.PointCache), finished replications are read from it
+    and new ones written to it as they arrive; Ctrl-C inside twin.interrupt.graceful() stops
+    after the result under way (Interrupted names the replications kept).
     """
+    from twin import interrupt
+
+    keys: list[str | None] = [None] * len(scenarios)
+    if cache is not None:
+        from twin.studies.cache import content_hash
+
+        keys = [content_hash(sc) for sc in scenarios]
     results: list[list[dict]] = [[] for _ in scenarios]
     n = replications_n
     done = 0
     step = max(replications_n, 2)
+    kept = 0
     while True:
         todo = range(done, n)
-        tasks = [(replication_kpis, (sc, r, seed)) for sc in scenarios for r in todo]
         got: dict[tuple[int, int], dict] = {}
+        tasks, where = [], []
+        for p, sc in enumerate(scenarios):
+            for r in todo:
+                hit = cache.get(keys[p], seed, r) if cache is not None else None
+                if hit is not None:
+                    got[(p, r)] = hit
+                    if on_result is not None:
+                        on_result(p, r)
+                else:
+                    tasks.append((replication_kpis, (sc, r, seed)))
+                    where.append((p, r))
         for k, kpis in run_tasks(executor, tasks):
-            p, r = divmod(k, len(todo))
-            got[(p, todo[r])] = kpis
+            p, r = where[k]
+            got[(p, r)] = kpis
+            kept += 1
+            if cache is not None:
+                cache.put(keys[p], seed, r, kpis)
             if on_result is not None:
-                on_result(p, todo[r])
+                on_result(p, r)
+            if interrupt.requested() and len(got) < len(scenarios) * len(todo):
+                raise interrupt.Interrupted([f"{kept} new replication(s) of the study's points"], None, "results:")
         for p in range(len(scenarios)):
             results[p].extend(got[(p, r)] for r in todo)
         done = n

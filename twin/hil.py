@@ -222,6 +222,7 @@ class PlantEquipment:
                 writer.trace.add_run(0, seed, {})
                 writer.cells.add([cell_row(0, c, keys) for c in line.cells])
                 writer.replications_committed.append(0)
+                writer.finish_cells()
         return self._summary(scenario, seed, kpis, env, link, line, drained, time.time() - wall0, tag)
 
     async def _drain(self, env: Any, line: Any, limit_h: float) -> bool:

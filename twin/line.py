@@ -36,7 +36,7 @@ class Line:
         run = scenario.run
         timeline = (Timeline(run.warmup_h, run.warmup_h + run.timeline_h)
                     if replication == 0 and run.timeline_h > 0 else None)
-        self.recorder = Recorder(run.warmup_h, keep_visits=keep_visits, timeline=timeline)
+        self.recorder = Recorder(run.warmup_h, keep_visits=keep_visits, timeline=timeline, horizon_h=run.duration_h)
         if ports is None:
             from adapters.sim import sim_ports
 
@@ -117,4 +117,11 @@ class Line:
                 return {}
             return cost_breakdown(sc.cost, servers, sc.run.duration_h - sc.run.warmup_h, kpis)
 
-        return self.recorder.kpis(self.env.now, self.stations, cost)
+        kpis = self.recorder.kpis(self.env.now, self.stations, cost)
+        rec = self.recorder
+        if rec.wip_bins is not None:
+            from twin.health import replication_health
+
+            kpis["health"] = replication_health(self.env.now, sc.run.warmup_h, rec.wip_bins, rec.last_progress_h,
+                                                int(rec.wip.level), self.stations)
+        return kpis

@@ -15,13 +15,14 @@ import numpy as np
 
 from adapters.vocabulary import Decision
 from twin.disposition import dispose
-from twin.interface.model import InterfaceModel, input_names
+from twin.interface.model import InterfaceModel, input_names, validate_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
     from twin.cell import Cell
     from twin.disposition import DispositionPolicy
 
 PRESS_RECORD = ("pressure_mpa", "pressure_cv", "hold_s", "temperature_c")
+IMPLAUSIBLE = "implausible_measurement"  # e.g. a measured PV below the measured Sq: rejected, never evaluated
 
 
 class QualityAssessor:
@@ -68,11 +69,30 @@ class QualityAssessor:
                     out[name] = np.array(values, dtype=float)
         return out
 
+    def _plausible(self, cells: list["Cell"]) -> list["Cell"]:
+        """The cells whose inputs the model accepts; the others (a measurement outside the
+        model's physical bounds, PV < Sq, ...) are rejected as implausible measurements."""
+        try:
+            validate_inputs(self.model, self._inputs(cells))
+            return cells
+        except ValueError:
+            pass
+        kept = []
+        for c in cells:  # the rare case: find the offending cells one by one
+            try:
+                validate_inputs(self.model, self._inputs([c]))
+                kept.append(c)
+            except ValueError as exc:
+                c.quality = {"decision": int(Decision.REJECT), "reason": IMPLAUSIBLE, "problem": str(exc)}
+                c.pending = None
+        return kept
+
     def _evaluate(self, cells: list["Cell"]) -> None:
         unmeasured = [c for c in cells if c.surface is None]
         for c in unmeasured:
             c.quality = {"decision": int(Decision.REJECT), "reason": "not_measured"}
         cells = [c for c in cells if c.surface is not None]
+        cells = self._plausible(cells)
         if not cells:
             return
         reworks = np.array([c.reworks for c in cells])

@@ -41,8 +41,13 @@ class Recorder:
     """Counts, tallies and records of one replication (reset at the end of the warm-up)."""
 
     def __init__(self, warmup_h: float, keep_visits: bool = True, timeline: Timeline | None = None,
-                 keep_cells: bool = True):
+                 keep_cells: bool = True, horizon_h: float | None = None):
+        from twin.health import LevelBins
+
         self.warmup_h = warmup_h
+        # WIP over [0, horizon] in bins, and when a cell last moved: for twin.health
+        self.wip_bins = LevelBins(horizon_h) if horizon_h else None
+        self.last_progress_h = 0.0
         self.keep_visits = keep_visits
         self.keep_cells = keep_cells  # False when a stream (twin.streaming) takes the records
         self.timeline = timeline
@@ -63,6 +68,8 @@ class Recorder:
     # --- cells ---------------------------------------------------------------------
     def released(self, cell: "Cell", now: float) -> None:
         self.wip.add(now, 1)
+        if self.wip_bins is not None:
+            self.wip_bins.add(now, 1)
         if self.keep_cells:
             self.cells.append(cell)
         if now >= self.warmup_h:
@@ -73,6 +80,7 @@ class Recorder:
     def visit(self, cell: "Cell", station: str, t_arrive: float, t_start: float, t_end: float,
               t_leave: float) -> None:
         row = (cell.id, station, t_arrive, t_start, t_end, t_leave)
+        self.last_progress_h = t_leave
         if self.keep_visits:
             self.visits.append(row)
         for listener in self.on_visit:
@@ -81,6 +89,9 @@ class Recorder:
     def finished(self, cell: "Cell", terminal: str, now: float) -> None:
         cell.t_out = now
         self.wip.add(now, -1)
+        self.last_progress_h = now
+        if self.wip_bins is not None:
+            self.wip_bins.add(now, -1)
         if terminal == SINK and not cell.quarantined:
             cell.outcome = "accepted"
         else:

@@ -37,6 +37,7 @@ __all__ = ["Scenario", "ScenarioError", "Resolved", "load_scenario", "load_scena
 
 MAX_SCENARIO_BYTES = 5_000_000
 MAX_NESTING = 40
+MAX_NAME = 200  # characters of a scenario, station, lot or resource name
 
 
 class SharedResource(Model):
@@ -119,13 +120,24 @@ class Quality(Model):
 
 class RunControl(Model):
     duration_h: float = Field(gt=0)
-    warmup_h: float = Field(default=0.0, ge=0)
+    warmup_h: float = Field(default=0.0, ge=0, description="hours deleted at the start of each replication, or "
+                                                           "`auto`: detected by MSER-5 on a pilot replication")
+    warmup_auto: bool = Field(default=False, description="set by `warmup_h: auto` (twin.health.detect_warmup)")
     replications: int = Field(default=1, ge=1)
     seed: int = Field(default=1, ge=0, lt=2**63)
     write_trace: bool = Field(default=True, description="write every station visit to trace.sqlite")
     press_sample_hz: float = Field(default=0.1, gt=0, description="trace sample rate of simulated press cycles")
     timeline_h: float = Field(default=24.0, ge=0, description="hours after warm-up of replication 0 whose station "
                                                                "states and buffer levels go to trace.sqlite (0: none)")
+    allow_long_run: bool = Field(default=False, description="run even when the run-size estimate (twin.run_size) "
+                                                            "says it takes hours of CPU or more")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_warmup(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("warmup_h") == "auto":
+            return {**data, "warmup_h": 0.0, "warmup_auto": True}
+        return data
 
     @model_validator(mode="after")
     def _warmup(self) -> "RunControl":
@@ -169,7 +181,7 @@ class Resolved:
 class Scenario(Model):
     """A whole what-if study: the line, its inputs, and how to run and judge it."""
 
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=MAX_NAME)
     description: str = ""
     run: RunControl
     source: Source
@@ -211,6 +223,10 @@ def _resolve(s: Scenario, base_dir: Path | None) -> tuple[list[Problem], Resolve
 def _reference_problems(s: Scenario, ctx: CheckContext, resolved: Resolved) -> Any:
     """Every cross-field problem, each named by its field path."""
     names = set(s.stations)
+    for group in ("stations", "lots", "resources"):
+        for name in getattr(s, group):
+            if len(name) > MAX_NAME:
+                yield f"{group}.{name[:40]}...", f"name longer than {MAX_NAME} characters ({len(name)})"
     for name in names & set(TERMINALS):
         yield f"stations.{name}", f"'{name}' is reserved for the end of the line"
     yield from ctx.target("source.first", s.source.first)
@@ -246,6 +262,9 @@ def _reference_problems(s: Scenario, ctx: CheckContext, resolved: Resolved) -> A
     for name in s.hardware.bindings if s.hardware else ():
         yield from _binding_problems(s, name)
     yield from _expectation_problems(s)
+    from twin.run_size import problems as run_size_problems
+
+    yield from run_size_problems(s)
 
 
 def _interface_problems(s: Scenario, resolved: Resolved) -> Any:
@@ -389,10 +408,12 @@ def load_scenario_data(path: str | Path) -> dict:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(str(path), [("", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    from plant.spec_files import YamlLimitError, safe_yaml
+
     try:
-        data = yaml.safe_load(text)
-    except RecursionError:
-        raise ScenarioError(str(path), [("", f"nested deeper than {MAX_NESTING} levels")]) from None
+        data = safe_yaml(text)
+    except YamlLimitError as exc:
+        raise ScenarioError(str(path), [("", str(exc))]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(str(path), [("", f"invalid YAML: {exc}")]) from None
     if _depth(data, MAX_NESTING) > MAX_NESTING:

@@ -105,6 +105,10 @@ def summarise(scenario: "Scenario", reps: list[dict], seed: int) -> dict[str, An
         ci95=ci95,
         per_replication=reps,
     )
+    if all("health" in r for r in reps):
+        from twin.health import summarise_health
+
+        summary["health"] = summarise_health(scenario, reps, ci95.get("mean_wip", math.nan))
     return summary
 
 
@@ -142,6 +146,11 @@ class Simulation:
         self.ports = ports
         self.replications = replications or scenario.run.replications
         self.seed = scenario.run.seed if seed is None else seed
+        self.warmup_auto = scenario.run.warmup_auto
+        if self.warmup_auto and ports is None:
+            from twin.health import detect_warmup
+
+            self.scenario = scenario = detect_warmup(scenario, self.seed)
         if ports is not None:
             if executor is not None:
                 raise ValueError("a run against equipment runs in this process (no executor)")
@@ -156,10 +165,19 @@ class Simulation:
             if on_replication is not None:
                 on_replication(0)
             return result
+        from twin.interrupt import Interrupted
+
         writer = self._writer(out_dir, overwrite)
         try:
             summary = self._simulate(writer, on_replication)
             return self._judge_and_commit(summary, writer)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            kept = writer.replications_committed if writer is not None else []
+            if writer is not None:
+                writer.abort("Ctrl-C")
+            if isinstance(exc, Interrupted):
+                raise
+            raise Interrupted(kept, writer.partial if writer is not None else None) from None
         except BaseException as exc:
             if writer is not None:
                 writer.abort(type(exc).__name__)
@@ -189,6 +207,7 @@ class Simulation:
         return RunResult(summary, expectations, target)
 
     def _simulate(self, writer: RunWriter | None, on_replication: Callable[[int], None] | None) -> dict[str, Any]:
+        from twin import interrupt
         from twin.experiment import replications
         from twin.replication import stream_replication
 
@@ -207,4 +226,11 @@ class Simulation:
                 writer.add_replication(rep.index, self.seed, rep.kpis, rep.cell_rows, rep.visits, rep.timeline)
             if on_replication is not None:
                 on_replication(rep.index)
-        return summarise(self.scenario, reps, self.seed)
+            if interrupt.requested() and len(reps) < self.replications:
+                kept = writer.replications_committed if writer is not None else [r for r in range(len(reps))]
+                raise interrupt.Interrupted(kept, writer.partial if writer is not None else None)
+        summary = summarise(self.scenario, reps, self.seed)
+        if self.warmup_auto and "health" in summary:
+            summary["health"]["warmup_detected"] = {"method": "MSER-5 on a pilot replication",
+                                                    "warmup_h": self.scenario.run.warmup_h}
+        return summary

@@ -117,29 +117,58 @@ class TraceStore:
                             tuple(row.get(k) for k in DISPOSITION_COLUMNS))
 
     def add_cells(self, rows: Iterable[tuple]) -> None:
-        marks = ",".join("?" * len(self.columns))
         with self.db:
-            self.db.executemany(f"INSERT OR REPLACE INTO cells VALUES ({marks})", rows)
+            self._cells(rows)
+
+    def _cells(self, rows: Iterable[tuple]) -> None:
+        marks = ",".join("?" * len(self.columns))
+        self.db.executemany(f"INSERT OR REPLACE INTO cells VALUES ({marks})", rows)
 
     def add_visits(self, replication: int, visits: Iterable[tuple]) -> None:
         with self.db:
-            self.db.executemany("INSERT INTO visits VALUES (?,?,?,?,?,?,?)", ((replication, *v) for v in visits))
+            self._visits(replication, visits)
+
+    def _visits(self, replication: int, visits: Iterable[tuple]) -> None:
+        self.db.executemany("INSERT INTO visits VALUES (?,?,?,?,?,?,?)", ((replication, *v) for v in visits))
 
     def add_run(self, replication: int, seed: int, kpis: dict) -> None:
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?)",
-                            (replication, seed, json.dumps(json_safe(kpis))))
+            self._run(replication, seed, kpis)
+
+    def _run(self, replication: int, seed: int, kpis: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?)", (replication, seed, json.dumps(json_safe(kpis))))
 
     def add_timeline(self, replication: int, timeline: "Timeline") -> None:
         with self.db:
-            self.db.executemany("INSERT INTO station_states VALUES (?,?,?,?,?,?,?,?)",
-                                ((replication, *row) for row in timeline.states))
-            self.db.executemany("INSERT INTO buffer_levels VALUES (?,?,?,?)",
-                                ((replication, *row) for row in timeline.levels))
-            for station, (run_id, tr) in timeline.press_traces.items():
-                self.db.executemany("INSERT INTO press_traces VALUES (?,?,?,?,?,?,?)", (
-                    (replication, station, run_id, float(t), float(p), float(temp), int(ph))
-                    for t, p, temp, ph in zip(tr.t_s, tr.p_mpa, tr.temp_c, tr.phase)))
+            self._timeline(replication, timeline)
+
+    def _timeline(self, replication: int, timeline: "Timeline") -> None:
+        self.db.executemany("INSERT INTO station_states VALUES (?,?,?,?,?,?,?,?)",
+                            ((replication, *row) for row in timeline.states))
+        self.db.executemany("INSERT INTO buffer_levels VALUES (?,?,?,?)",
+                            ((replication, *row) for row in timeline.levels))
+        for station, (run_id, tr) in timeline.press_traces.items():
+            self.db.executemany("INSERT INTO press_traces VALUES (?,?,?,?,?,?,?)", (
+                (replication, station, run_id, float(t), float(p), float(temp), int(ph))
+                for t, p, temp, ph in zip(tr.t_s, tr.p_mpa, tr.temp_c, tr.phase)))
+
+    def stage(self, replication: int, cell_rows: Iterable[tuple], visits: Iterable[tuple]) -> None:
+        """Rows of a replication under way, in the open transaction (not committed)."""
+        self._cells(cell_rows)
+        self._visits(replication, visits)
+
+    def commit_replication(self, replication: int, seed: int, kpis: dict, timeline: "Timeline | None" = None) -> None:
+        """The replication's timeline and KPIs, committed with the rows staged before them."""
+        with self.db:
+            if timeline is not None:
+                self._timeline(replication, timeline)
+            self._run(replication, seed, kpis)
+
+    def add_replication(self, replication: int, seed: int, kpis: dict, cell_rows: Iterable[tuple],
+                        visits: Iterable[tuple], timeline: "Timeline | None" = None) -> None:
+        """A whole replication in one transaction: after a crash it is there entirely or not at all."""
+        self.stage(replication, cell_rows, visits)
+        self.commit_replication(replication, seed, kpis, timeline)
 
     def close(self) -> None:
         self.db.close()

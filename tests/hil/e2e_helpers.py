@@ -189,8 +189,11 @@ def serve(plant_file: Path, time_scale: float, log: Path, cwd: Path) -> Proc:
 
 
 def wait_ports(proc: Proc, ports: list[int], deadline_s: float = PORT_DEADLINE_S) -> None:
-    """Until every port accepts TCP connections; fails if the server process dies first."""
-    end = time.monotonic() + deadline_s
+    """Until every port accepts TCP connections; fails if the server process dies first.
+    `deadline_s` is a load-scaled budget restarted while the server uses CPU (tests/progress.py)."""
+    from tests.progress import Deadline, watch_process_cpu
+
+    deadline = Deadline(deadline_s, f"ports {ports} to listen")
     todo = list(ports)
     while todo:
         if not proc.alive():
@@ -202,8 +205,10 @@ def wait_ports(proc: Proc, ports: list[int], deadline_s: float = PORT_DEADLINE_S
                 continue
         except OSError:
             pass
-        if time.monotonic() > end:
-            raise AssertionError(f"ports {todo} not listening after {deadline_s:.0f} s:\n{proc.output()[-4000:]}")
+        deadline.progress(watch_process_cpu(proc.p.pid))
+        if deadline.expired():
+            raise AssertionError(f"ports {todo} not listening after {deadline_s:.0f} s (load-scaled) without "
+                                 f"progress:\n{proc.output()[-4000:]}")
         time.sleep(0.05)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -93,16 +92,18 @@ async def start(client: Any, device: str, template: str, recipe: dict | str, job
 
 
 async def wait_result(client: Any, device: str, run_id: str, timeout_s: float = 30.0) -> dict:
-    """Wait for Results/<RunId>/Status and return every child value by browse name."""
-    deadline = time.monotonic() + timeout_s
+    """Wait for Results/<RunId>/Status and return every child value by browse name
+    (`timeout_s` is load-scaled: tests/progress.py)."""
+    from tests.progress import Deadline
+
+    deadline = Deadline(timeout_s, f"the result of {run_id}")
     while True:
         try:
             st = await node(client, device, f"ProgramManager/Results/{run_id}/Status")
             await call(st.read_value())
             break
         except ua.UaStatusCodeError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no result for {run_id}")
+            deadline.check()
             await asyncio.sleep(0.1)
     res = await node(client, device, f"ProgramManager/Results/{run_id}")
     out = {}
@@ -112,10 +113,11 @@ async def wait_result(client: Any, device: str, run_id: str, timeout_s: float = 
 
 
 async def wait_idle(client: Any, device: str, timeout_s: float = 30.0) -> None:
-    """Wait until the device has no active program."""
+    """Wait until the device has no active program (`timeout_s` load-scaled: tests/progress.py)."""
+    from tests.progress import Deadline
+
     cs = await node(client, device, "State/CurrentState")
-    deadline = time.monotonic() + timeout_s
+    deadline = Deadline(timeout_s, f"{device} to become idle")
     while await call(cs.read_value()) not in ("Idle", "Fault"):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{device} still busy")
+        deadline.check()
         await asyncio.sleep(0.1)

@@ -38,7 +38,7 @@ def _d(name: str, **constraints: Any) -> Any:
 class InterfaceParams(BaseModel):
     """Constants of the collector | sulfide-electrolyte interface; defaults in materials.yaml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, validate_default=True)
 
     collector_modulus_gpa: float = _d("collector_modulus_gpa", gt=0)
     collector_poisson: float = _d("collector_poisson", ge=0, lt=0.5)

@@ -59,15 +59,15 @@ def optimize(scenario: ScenarioLike, params: Sequence[str], objectives: Sequence
 def sensitivity(scenario: ScenarioLike, params: Sequence[str], method: str = "morris",
                 kpis: Sequence[str] | None = None, samples: int = 10, replications: int | None = None,
                 seed: int | None = None, out: str | Path | None = None, force: bool = False, workers: int = 1,
-                scheduler: str | None = None, on_result: Callable[[int, int], None] | None = None
-                ) -> SensitivityResult:
+                scheduler: str | None = None, on_result: Callable[[int, int], None] | None = None,
+                resume: bool = False) -> SensitivityResult:
     """Morris or Sobol indices of each KPI for each parameter; `.indices` and `.samples` are DataFrames."""
     from twin.experiment import executor_for
 
     data, source, base_dir = scenario_data(scenario)
     with executor_for(workers, scheduler) as executor:
         return run_sensitivity(data, [parse_param(p) for p in params], method, kpis, samples, replications, seed,
-                               executor, out, source, base_dir, force, on_result)
+                               executor, out, source, base_dir, force, on_result, resume)
 
 
 def sweep(scenario: ScenarioLike, settings: Sequence[str], replications: int | None = None, seed: int | None = None,

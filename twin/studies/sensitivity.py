@@ -98,8 +98,11 @@ def check(method: str, params: Sequence[Param], samples: int) -> None:
 def sensitivity(data: dict, params: Sequence[Param], method: str = "morris", kpis: Sequence[str] | None = None,
                 samples: int = 10, replications: int | None = None, seed: int | None = None, executor: Any = None,
                 out_dir: str | Path | None = None, source: str = "<scenario>", base_dir: str | Path | None = None,
-                overwrite: bool = False, on_result: Callable[[int, int], None] | None = None) -> SensitivityResult:
-    """Sample, run every point with common random numbers, and compute the indices of every KPI."""
+                overwrite: bool = False, on_result: Callable[[int, int], None] | None = None,
+                resume: bool = False) -> SensitivityResult:
+    """Sample, run every point with common random numbers, and compute the indices of every KPI.
+    With `out_dir`, finished replications are kept in its points.sqlite as they arrive; `resume`
+    carries on from an interrupted or finished study there (twin.studies.cache)."""
     import pandas as pd
 
     from twin.scenario import parse_scenario
@@ -110,13 +113,30 @@ def sensitivity(data: dict, params: Sequence[Param], method: str = "morris", kpi
     seed = base.run.seed if seed is None else seed
     names = list(kpis or [k for k in DEFAULT_KPIS if k != "cost_per_good_cell" or base.cost is not None])
     check_kpis(base, names, source)
-    if out_dir is not None and Path(out_dir).exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} exists (use --force to replace it)")
+    if out_dir is not None and Path(out_dir).exists() and not (overwrite or resume):
+        raise FileExistsError(f"{out_dir} exists (use --force to replace it, or --resume)")
     problem = _problem(params)
     unit = _sample(method, problem, samples, seed)
     points = [{p.path: p.from_unit(float(u)) for p, u in zip(params, row)} for row in unit]
     scenarios = [variant(data, point, source, base_dir) for point in points]  # every point validated before any run
-    reps = evaluate(scenarios, n, seed, executor, on_result)
+    from twin.studies.cache import open_study_output
+
+    writer, cache = open_study_output(out_dir, overwrite, resume)
+    try:
+        reps = evaluate(scenarios, n, seed, executor, on_result, cache)
+    except BaseException as exc:
+        if writer is not None:
+            from twin.interrupt import Interrupted
+
+            cache.close()
+            stopped = isinstance(exc, (Interrupted, KeyboardInterrupt))
+            partial = writer.abort("Ctrl-C" if stopped else type(exc).__name__)
+            if stopped:
+                raise Interrupted(["the finished point replications (twin sensitivity --resume continues)"],
+                                  partial, "results:") from None
+        raise
+    if cache is not None:
+        cache.close()
     y = {k: np.array([estimate(r, k).mean for r in reps]) for k in names}
     rows = []
     for k in names:
@@ -132,11 +152,11 @@ def sensitivity(data: dict, params: Sequence[Param], method: str = "morris", kpi
     table = pd.DataFrame([{**pt, **{k: float(y[k][i]) for k in names}} for i, pt in enumerate(points)])
     meta = {"scenario": base.name, "source": source, "seed": seed, "method": method, "samples": samples,
             "replications": n, "params": [p.text() for p in params], "kpis": names, "points": len(points),
-            "runs": len(points) * n, "ranking": list(RANKING[method]),
+            "runs": len(points) * n, "reused": cache.hits if cache is not None else 0, "ranking": list(RANKING[method]),
             "currency": base.cost.currency if base.cost is not None else None}
     result = SensitivityResult(indices, table, meta)
-    if out_dir is not None:
-        write(result, Path(out_dir), overwrite)
+    if writer is not None:
+        write(result, Path(out_dir), overwrite, writer)  # type: ignore[arg-type]
     return result
 
 
@@ -144,7 +164,7 @@ def _index_names(method: str) -> tuple[str, ...]:
     return ("mu", "mu_star", "mu_star_conf", "sigma") if method == "morris" else ("S1", "S1_conf", "ST", "ST_conf")
 
 
-def write(result: SensitivityResult, out_dir: Path, overwrite: bool = False) -> Path:
+def write(result: SensitivityResult, out_dir: Path, overwrite: bool = False, writer: Any = None) -> Path:
     """indices.parquet / indices.csv, samples.parquet and sensitivity.json, through the one atomic
     writer: the folder appears complete or not at all."""
     import pyarrow as pa
@@ -153,7 +173,7 @@ def write(result: SensitivityResult, out_dir: Path, overwrite: bool = False) -> 
 
     from twin.writer import RunWriter
 
-    writer = RunWriter(out_dir, overwrite=overwrite)
+    writer = writer if writer is not None else RunWriter(out_dir, overwrite=overwrite)
     indices = pa.Table.from_pandas(result.indices, preserve_index=False)
     pq.write_table(indices, writer.file(INDICES_FILE))
     pacsv.write_csv(indices, writer.file("indices.csv"))

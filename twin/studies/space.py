@@ -138,11 +138,12 @@ class Estimate:
 
 
 def evaluate(scenarios: Sequence[Scenario], replications: int, seed: int, executor: Any = None,
-             on_result: Callable[[int, int], None] | None = None) -> list[list[dict]]:
-    """Per-replication KPIs of every scenario: replications 0..n-1 at one seed (common random numbers)."""
+             on_result: Callable[[int, int], None] | None = None, cache: Any = None) -> list[list[dict]]:
+    """Per-replication KPIs of every scenario: replications 0..n-1 at one seed (common random
+    numbers); finished ones read from / written to `cache` (twin.studies.cache.PointCache)."""
     from twin.experiment import run_points
 
-    return run_points(scenarios, seed, replications, executor, on_result=on_result)
+    return run_points(scenarios, seed, replications, executor, on_result=on_result, cache=cache)
 
 
 def estimate(reps: Sequence[dict], kpi: str) -> Estimate:

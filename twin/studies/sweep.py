@@ -28,6 +28,7 @@ from twin.kpis import SCALAR_KPIS, KpiError, parse_kpi
 from twin.scenario import Scenario, ScenarioError, parse_scenario
 from twin.stats import t_halfwidth
 
+
 TABLE_COLUMNS = ("point", "label", "kpi", "n", "mean", "ci95", "ci_low", "ci_high",
                  "diff_mean", "diff_ci95", "diff_ci_low", "diff_ci_high")
 
@@ -246,8 +247,10 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
               seed: int | None = None, executor: Any = None, target: tuple[str, float] | None = None,
               max_replications: int = 100, out_dir: str | Path | None = None,
               on_result: Callable[[int, int], None] | None = None, base_dir: str | Path | None = None,
-              overwrite: bool = True) -> SweepResult:
-    """Validate every grid point, run them all with common random numbers, and tabulate."""
+              overwrite: bool = True, resume: bool = False) -> SweepResult:
+    """Validate every grid point, run them all with common random numbers, and tabulate.
+    With `out_dir`, finished replications are kept in its points.sqlite as they arrive
+    (twin.studies.cache); `resume` carries on from an interrupted or finished sweep there."""
     grid = Grid(settings)
     scenarios = grid.scenarios(data, source, base_dir)
     base = scenarios[0]
@@ -260,7 +263,22 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
         except KpiError as exc:
             raise ScenarioError("--target-ci", [(kpi, str(exc))]) from None
         n = max(n, 2)
-    reps = run_points(scenarios, seed, n, executor, target, max(max_replications, n), on_result)
+    from twin.studies.cache import open_study_output
+
+    writer, cache = open_study_output(out_dir, overwrite, resume)
+    try:
+        reps = run_points(scenarios, seed, n, executor, target, max(max_replications, n), on_result, cache)
+    except BaseException as exc:
+        if writer is not None:
+            from twin.interrupt import Interrupted
+
+            if cache is not None:
+                cache.close()
+            partial = writer.abort("Ctrl-C" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else type(exc).__name__)
+            if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+                raise Interrupted([f"{_count(partial)} point replication(s) (twin sweep --resume continues)"],
+                                  partial, "results:") from None
+        raise
     rows = summarise_sweep(grid, reps)
     meta = {
         "scenario": base.name, "source": source, "seed": seed,
@@ -268,15 +286,25 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
         "settings": [{"path": s.path, "values": list(s.values)} for s in settings],
         "points": [{"point": p, "label": grid.label(p), "values": list(pt)} for p, pt in enumerate(grid.points)],
         "kpis": sweep_kpis(reps),
+        "reused": cache.hits if cache is not None else 0,
         "per_replication": reps,
     }
-    if out_dir is not None:
-        from twin.writer import RunWriter
-
-        writer = RunWriter(out_dir, overwrite=overwrite)
+    if writer is not None:
+        assert cache is not None
+        cache.close()
         write_table(rows, settings, writer.partial)
         writer.commit(meta, "sweep.json")
     return SweepResult(grid, rows, reps, meta)
+
+
+def _count(partial: Path) -> int:
+    from twin.studies.cache import CACHE_FILE, PointCache
+
+    cache = PointCache(partial / CACHE_FILE)
+    try:
+        return len(cache)
+    finally:
+        cache.close()
 
 
 def total_runs(data: dict, settings: list[Setting], replications: int | None) -> int:
