@@ -89,7 +89,7 @@ def test_sigkill_leaves_the_previous_result_and_an_honest_partial_folder(tmp_pat
     proc.kill()
     proc.communicate()
     assert (out / "summary.json").read_bytes() == before  # the previous result, untouched
-    assert sorted(p.name for p in out.iterdir()) == ["cells.parquet", "summary.json", "trace.sqlite"]
+    assert sorted(p.name for p in out.iterdir()) == ["cells.parquet", "process.parquet", "summary.json", "trace.sqlite"]
     kept = _check_partial(partial)
     assert len(kept) >= at_least and kept == list(range(len(kept)))
     assert "not a result" in (partial / "PARTIAL.txt").read_text()
