@@ -338,3 +338,14 @@ def test_the_readme_calibration_workflow_runs_as_written(tmp_path):
     assert summary["parameter_uncertainty"]["draws"] == 4
     assert "Parameter uncertainty" in (tmp_path / "out" / "calibrated" / "report.html").read_text()
     assert paramfile.load(tmp_path / "out" / "calib" / "params.yaml").not_identified  # the tip radius
+
+
+def test_calibrate_exits_1_on_a_misfit_and_says_where(tmp_path):
+    cells = synthesize(800, TRUTH, seed=22, misfit="r_int_squared")
+    data = _write(cells, tmp_path / "cells.csv")
+    res = cli("calibrate", str(data), "--out", str(tmp_path / "p.yaml"), "--param", "r_ct_ohm_cm2",
+              "--param", "creep_hardness_ref_mpa", "--no-report")
+    assert res.exit_code == 1, res.output
+    assert "depart from the model in: r_int" in " ".join(res.output.split())
+    pf = paramfile.load(tmp_path / "p.yaml")  # written all the same, with the verdict in it
+    assert pf.goodness_of_fit["misfit"] is True and not (tmp_path / "p.html").exists()

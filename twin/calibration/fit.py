@@ -191,6 +191,7 @@ def fit(cells: CellData, names: list[str] | None = None, method: str = "wald", *
                                                                                    fixed.items()))
     cov = identify.covariance(hess)
     names_all = lik.all_names
+    counted = lik.evaluations
     z = _z(level)
     sd = np.sqrt(np.diag(cov)) if cov is not None else np.full(len(phi), np.inf)
     intervals = {k: (float(np.exp(p - z * s)), float(np.exp(p + z * s))) for k, p, s in zip(names_all, phi, sd)}
@@ -208,6 +209,7 @@ def fit(cells: CellData, names: list[str] | None = None, method: str = "wald", *
     elif method == "emcee":
         samples, intervals = posterior(lik, phi, cov, bounds, level, emcee_steps, emcee_walkers, seed)
     n_params = len(keep)
+    evaluations += lik.evaluations - counted  # the profile's (the bootstrap's refits are not counted)
     return FitResult(names_all, list(keep), phi, nll, cov, intervals, method, level,
                      None if samples is None else samples[:, :n_params], lik.noise(phi), fixed,
                      {v.name: v.as_dict() for v in verdicts}, lik.terms(phi), cells.counts(),
@@ -242,6 +244,11 @@ def profile_intervals(lik: Likelihood, phi: np.ndarray, nll: float, cov: np.ndar
         sd = math.sqrt(cov[j, j]) if cov is not None else 0.5
         for side in (-1.0, 1.0):
             warm["x"] = phi[others]
+            end = _secant_end(profile, phi[j], side, sd, drop, bounds[j])
+            if end is not None:  # the signed root of the deviance is nearly linear: a few secant steps
+                ends.append(end)
+                continue
+            warm["x"] = phi[others]
             limit = bounds[j][0] if side < 0 else bounds[j][1]
             step = max(1.5 * sd, 0.02)
             inner, t = phi[j], phi[j] + side * step
@@ -258,6 +265,30 @@ def profile_intervals(lik: Likelihood, phi: np.ndarray, nll: float, cov: np.ndar
                 t = phi[j] + side * (abs(t - phi[j]) + step)
         out[name] = (float(np.exp(ends[0])), float(np.exp(ends[1])))
     return out, sorted(set(flat))
+
+
+def _secant_end(profile: Callable[[float], float], center: float, side: float, sd: float, drop: float,
+                bound: tuple[float, float], tol: float = 1e-3) -> float | None:
+    """The interval's end on one side by secant steps on the signed root r(t) = +-sqrt(2 (nll_p(t) -
+    nll)), which is linear for a quadratic profile; None when it does not settle (the caller brackets)."""
+    target = math.sqrt(2.0 * drop)
+    t_prev, r_prev = center, 0.0
+    t = center + side * target * sd
+    for _ in range(6):
+        if not bound[0] <= t <= bound[1]:
+            return None
+        r = math.sqrt(max(0.0, 2.0 * (profile(t) + drop)))
+        if abs(r - target) < 1e-3 * target:
+            return t
+        if r == r_prev:
+            return None
+        t_new = t + (target - r) * (t - t_prev) / (r - r_prev)
+        if side * (t_new - center) <= 0:
+            return None
+        t_prev, r_prev, t = t, r, t_new
+        if abs(t - t_prev) < tol:
+            return t
+    return None
 
 
 def _put(rest: np.ndarray, j: int, value: float) -> np.ndarray:

@@ -81,11 +81,13 @@ def parameter_uncertainty(scenario: Any, summary: dict[str, Any], draws: int, re
         parts["per_draw"] = [float(np.mean(row)) for row in table]
         kpis[name] = parts
     pf = scenario.resolved.calibration
+    caveat = (" With one replication per draw sd_parameter also holds the simulation noise: use >= 2 replications."
+              if replications < 2 else "")
     return {"draws": draws, "replications_per_draw": replications, "seed": seed, "method": pf.method,
             "source": scenario.quality.params, "parameters": sets, "kpis": kpis,
             "note": "sd_parameter: spread of the KPI's expectation over the calibrated parameters' uncertainty; "
                     "sd_simulation: spread of one replication at fixed parameters (simulation noise); "
-                    "ci95_simulation: the plain run's Student-t half-width"}
+                    "ci95_simulation: the plain run's Student-t half-width." + caveat}
 
 
 def add_to_run(scenario: Any, result: Any, draws: int, replications: int | None = None, seed: int | None = None,
