@@ -125,16 +125,27 @@ def hil_fault_latency(tmp: Path, faults: int) -> list[tuple[float, float]]:
                             await asyncio.sleep(1.0)
                             t0 = time.time()
                             await call(box.call_method(inject, "leak"))
-                            at_ms = await until(page, "n => (window.__live.shown.filter(e => e.text.includes("
-                                                      "'reports fault leak'))[n] || {}).at_ms", i, timeout_s=30,
-                                                poll_s=0.05)
-                            ev = [e for e in feed.events if e["kind"] == "fault" and "leak" in e["text"]][-1]
+                            ev = await wait_fault(feed, t0)
+                            at_ms = await until(page, "ev => (window.__live.shown.find(e => e.wall === ev.wall && "
+                                                      "e.text === ev.text) || {}).at_ms",
+                                                {"wall": ev["wall"], "text": ev["text"]}, timeout_s=30, poll_s=0.05)
                             out.append((at_ms / 1e3 - ev["source_ts"], at_ms / 1e3 - t0))
                             await call(box.call_method(clear))
                     run.cancel()
                     await asyncio.gather(run, return_exceptions=True)
         asyncio.run(main())
     return out
+
+
+async def wait_fault(feed: object, since: float, timeout_s: float = 30.0) -> dict:
+    """The feed's first 'reports fault leak' event published after `since` (wall s)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for e in list(feed.events):  # type: ignore[attr-defined]
+            if e["kind"] == "fault" and "reports fault leak" in e["text"] and e["wall"] >= since:
+                return e
+        await asyncio.sleep(0.01)
+    raise TimeoutError("no fault event on the feed")
 
 
 def scenario_file(tmp: Path, duration_h: float) -> Path:
