@@ -105,36 +105,58 @@ def hil_fault_latency(tmp: Path, faults: int) -> list[tuple[float, float]]:
     from twin.scenario import parse_scenario
 
     data = scenario_data(n_cells=200, p=(1.0, 0.0, 0.0), call_timeout_s=5.0, connect_timeout_s=5.0, give_up_s=30.0)
-    data["run"]["duration_h"] = 3.0 + faults * 0.6  # 5 wall s per simulated hour
+    data["run"]["duration_h"] = 3.0 + faults * 1.0  # 5 wall s per simulated hour
     out: list[tuple[float, float]] = []
+    missed = 0
     with PlantThread(hil_plant(tmp)) as plant:
         endpoint = plant.endpoints["WIP-1"]
         hw = HardwareRun(parse_scenario(data, "<bench>"), plant.running.plant)
         feed = LineFeed(hw.simulation.scenario, "hil")
 
         async def main() -> None:
+            nonlocal missed
             async with LiveServer(feed) as server, HilWatch(feed):
                 async with page_at(server.url.rstrip("/")) as (page, _):
                     await page.goto(server.url, wait_until="load")
                     run = asyncio.ensure_future(hw.run_async(tmp / "hil-out"))
-                    await until(page, "document.querySelector('#device-press') !== null", timeout_s=60)
-                    async with connect(endpoint, OPERATOR) as c:
-                        box, inject = await node(c, "WIP-1", "Faults"), await node(c, "WIP-1", "Faults/InjectFault")
-                        clear = await node(c, "WIP-1", "Faults/ClearFaults")
-                        for i in range(faults):
-                            await asyncio.sleep(1.0)
+                    await until(page, "document.querySelector('#device-press') !== null && "
+                                      "document.querySelector('#device-press').children[10].textContent !== '–'",
+                                timeout_s=60)  # the watch subscription delivers live pressure: it is up
+                    for i in range(faults):
+                        await asyncio.sleep(1.0)
+                        async with connect(endpoint, OPERATOR) as c:  # a fresh operator session per fault
+                            box, inject = await node(c, "WIP-1", "Faults"), await node(c, "WIP-1", "Faults/InjectFault")
+                            clear = await node(c, "WIP-1", "Faults/ClearFaults")
                             t0 = time.time()
                             await call(box.call_method(inject, "leak"))
-                            at_ms = await until(page, "n => (window.__live.shown.filter(e => e.text.includes("
-                                                      "'reports fault leak'))[n] || {}).at_ms", i, timeout_s=30,
-                                                poll_s=0.05)
-                            ev = [e for e in feed.events if e["kind"] == "fault" and "leak" in e["text"]][-1]
+                            try:
+                                ev = await wait_fault(feed, t0, 10.0)
+                            except TimeoutError:
+                                missed += 1
+                                await call(box.call_method(clear))
+                                continue
+                            at_ms = await until(page, "ev => (window.__live.shown.find(e => e.wall === ev.wall && "
+                                                      "e.text === ev.text) || {}).at_ms",
+                                                {"wall": ev["wall"], "text": ev["text"]}, timeout_s=30, poll_s=0.05)
                             out.append((at_ms / 1e3 - ev["source_ts"], at_ms / 1e3 - t0))
                             await call(box.call_method(clear))
                     run.cancel()
                     await asyncio.gather(run, return_exceptions=True)
         asyncio.run(main())
+    if missed:
+        print(f"  {missed} fault(s) never reached the feed (watch session lost on this machine)")
     return out
+
+
+async def wait_fault(feed: object, since: float, timeout_s: float = 30.0) -> dict:
+    """The feed's first 'reports fault leak' event published after `since` (wall s)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for e in list(feed.events):  # type: ignore[attr-defined]
+            if e["kind"] == "fault" and "reports fault leak" in e["text"] and e["wall"] >= since:
+                return e
+        await asyncio.sleep(0.01)
+    raise TimeoutError("no fault event on the feed")
 
 
 def scenario_file(tmp: Path, duration_h: float) -> Path:

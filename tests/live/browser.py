@@ -67,7 +67,8 @@ async def text(page: Any, selector: str) -> str:
     return str(await page.locator(selector).first.inner_text())
 
 
-COUNTS_JS = "Object.fromEntries([...document.querySelectorAll('[id^=count-]')].map(e => [e.id.slice(6), e.textContent]))"
+COUNTS_JS = ("Object.fromEntries([...document.querySelectorAll('[id^=count-]')]"
+             ".map(e => [e.id.slice(6), e.textContent]))")
 
 
 async def counts(page: Any) -> dict[str, str]:

@@ -49,10 +49,13 @@ def test_a_plant_fault_shows_on_the_page_within_1_s(wip_plant, operator_env, tmp
                         await call(faults.call_method(inject, "leak"))
                         called = time.time() - t0
                     # the page notes when each event first reached it; poll lightly (this loop runs the twin too)
-                    at_ms = await until(page, "() => (window.__live.shown.find(e => e.text.includes('reports fault "
-                                              "leak')) || {}).at_ms", timeout_s=30, poll_s=0.05)
+                    ev = await until_py(lambda: next((e for e in feed.events if e["kind"] == "fault" and e["wall"] >= t0
+                                                      and "reports fault leak" in e["text"]), None), 30, "the fault")
+                    at_ms = await until(page, "ev => (window.__live.shown.find(e => e.wall === ev.wall && "
+                                              "e.text === ev.text) || {}).at_ms",
+                                        {"wall": ev["wall"], "text": ev["text"]},
+                                        timeout_s=30, poll_s=0.05)
                     shown = at_ms / 1e3 - t0
-                    ev = next(e for e in feed.events if e["kind"] == "fault" and "leak" in e["text"])
                     print(f"device stamped it +{(ev['source_ts'] - t0) * 1e3:.0f} ms, "
                           f"the watch had it +{(ev['wall'] - t0) * 1e3:.0f} ms, on the page +{shown * 1e3:.0f} ms")
                     latencies = await page.evaluate("window.__live.latencies_ms")

@@ -10,6 +10,7 @@ per-page deltas: only the sections that changed, and only the new points of the 
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import time
@@ -117,6 +118,7 @@ class LineFeed:
         self.quarantined = 0
         self.series = Series()
         self.cycles: dict[str, CycleStart] = {}
+        self._traces: dict[str, tuple[str, list, list, list]] = {}
         self.live_traces: dict[str, dict[str, Any]] = {}  # HIL: station -> samples from the subscription
         self.devices: dict[str, dict[str, Any]] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=MAX_EVENTS)
@@ -209,10 +211,9 @@ class LineFeed:
             entry: dict[str, Any] = {"started_h": _num(cyc.started_h, 6), "cells": cyc.cells}
             if meas is not None and meas.trace is not None:
                 elapsed_s = (now - cyc.started_h) * SECONDS_PER_H
-                tr = meas.trace
-                n = sum(1 for t in tr.t_s if t <= elapsed_s)
-                entry.update(run_id=meas.run_id, t_s=[_num(t, 2) for t in tr.t_s[:n]],
-                             p_mpa=[_num(p, 3) for p in tr.p_mpa[:n]], temp_c=[_num(t, 2) for t in tr.temp_c[:n]],
+                t_s, p_mpa, temp_c = self._rounded(station, meas)
+                n = bisect.bisect_right(t_s, elapsed_s)
+                entry.update(run_id=meas.run_id, t_s=t_s[:n], p_mpa=p_mpa[:n], temp_c=temp_c[:n],
                              done=elapsed_s >= meas.duration_s, ok=meas.ok, faults=list(meas.faults))
             live = self.live_traces.get(station)
             if live is not None:
@@ -221,6 +222,16 @@ class LineFeed:
         for station, live in self.live_traces.items():
             out.setdefault(station, dict(live))
         return out
+
+    def _rounded(self, station: str, meas: Any) -> tuple[list, list, list]:
+        """A cycle's trace as the page gets it (rounded once per cycle, not per snapshot)."""
+        cached = self._traces.get(station)
+        if cached is None or cached[0] != meas.run_id:
+            tr = meas.trace
+            cached = (meas.run_id, [float(t) for t in tr.t_s], [_num(p, 3) for p in tr.p_mpa],
+                      [_num(t, 2) for t in tr.temp_c])
+            self._traces[station] = cached
+        return cached[1], cached[2], cached[3]
 
     def _flush_cells(self) -> None:
         while self._pending:
@@ -266,21 +277,28 @@ class Client:
 
     def message(self, snap: dict[str, Any], series: Series) -> dict[str, Any] | None:
         """The delta for this page (None: nothing new)."""
-        out: dict[str, Any] = {}
+        text = self.message_text(snap, series)
+        return None if text is None else json.loads(text)
+
+    def message_text(self, snap: dict[str, Any], series: Series) -> str | None:
+        """The delta for this page as JSON text (each section is serialised once)."""
+        parts: list[str] = []
         for name in SECTIONS:
             text = json.dumps(snap.get(name), separators=(",", ":"), allow_nan=False)
             if self.sent.get(name) != text:
                 self.sent[name] = text
-                out[name] = snap.get(name)
+                parts.append(f'"{name}":{text}')
+        points = None
         if series.epoch != self.epoch:  # first message, or the series was thinned: send it whole
             self.epoch, self.points = series.epoch, 0
-            out["series"] = series.since(0)
+            points = series.since(0)
         elif len(series.t_h) > self.points:
-            out["series"] = series.since(self.points)
-        if "series" in out:
+            points = series.since(self.points)
+        if points is not None:
+            parts.append('"series":' + json.dumps(points, separators=(",", ":"), allow_nan=False))
             self.points = len(series.t_h)
-        if not out:
+        if not parts:
             return None
-        out["sent_wall"] = time.time()
-        out["last_event_wall"] = snap.get("last_event_wall")
-        return out
+        parts.append(f'"sent_wall":{time.time()!r}')
+        parts.append('"last_event_wall":' + json.dumps(snap.get("last_event_wall")))
+        return "{" + ",".join(parts) + "}"

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 PUBLISH_MS = 100  # requested publishing interval of the watch subscription
+WATCHDOG_S = 5.0  # asyncua's keep-alive interval (and time-out) of the watch session
 QUEUE_SIZE = 50  # values the server keeps per item between two publishes
 MAX_SAMPLES = 4000  # per quantity of one cycle
 QUANTITIES = {"PressChamber/Pressure/CurrentValue": "pressure_mpa",
@@ -204,7 +205,9 @@ class HilWatch:
         from asyncua import Client, ua
 
         conn = session.conn
-        client = Client(session.endpoint, timeout=conn.call_timeout_s)
+        # asyncua drops a session whose keep-alive read takes longer than its watchdog interval (1 s
+        # by default): too strict for a watcher on a loaded machine; our own check runs every second
+        client = Client(session.endpoint, timeout=conn.call_timeout_s, watchdog_intervall=WATCHDOG_S)
         client.application_uri = conn.application_uri
         if conn.security_policy != "None":
             from asyncua.crypto import security_policies as sp

@@ -86,18 +86,19 @@ class Replay:
         self.layout = self._layout(db)
 
     def _layout(self, db: sqlite3.Connection) -> dict[str, Any]:
-        """Stations in the order cells first reach them; edges from consecutive visits."""
-        first: dict[str, float] = {}
+        """Stations in the order of their median place on the cells' routes; edges from
+        consecutive visits."""
+        places: dict[str, list[int]] = {}
         edges: set[tuple[str, str]] = set()
-        prev: dict[int, str] = {}
-        for r in _rows(db, "SELECT cell_id, station, t_arrive_h FROM visits WHERE replication = 0 "
-                           "ORDER BY cell_id, t_arrive_h"):
-            first[r["station"]] = min(first.get(r["station"], math.inf), r["t_arrive_h"])
-            p = prev.get(r["cell_id"])
+        prev: dict[int, tuple[str, int]] = {}
+        for r in _rows(db, "SELECT cell_id, station FROM visits WHERE replication = 0 "
+                           "ORDER BY cell_id, t_arrive_h, t_leave_h"):
+            p, i = prev.get(r["cell_id"], (None, -1))
             if p is not None and p != r["station"]:
                 edges.add((p, r["station"]))
-            prev[r["cell_id"]] = r["station"]
-        names = sorted(first, key=first.__getitem__)
+            places.setdefault(r["station"], []).append(i + 1)
+            prev[r["cell_id"]] = (r["station"], i + 1)
+        names = sorted(places, key=lambda n: (float(np.median(places[n])), n))
         names += [n for n in (self.summary.get("utilisation") or {}) if n not in names]
         names += [n for n in self.states if n not in names]
         servers = {n: max((sum(lv) for _, lv in self.states.get(n, [])), default=1) for n in names}

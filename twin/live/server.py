@@ -224,8 +224,7 @@ class LiveServer:
             while True:
                 cpu0 = time.process_time()
                 snap = self.latest if self.latest is not None else feed.snapshot()
-                msg = client.message(snap, feed.series)
-                text = None if msg is None else json.dumps(msg, separators=(",", ":"), allow_nan=False)
+                text = client.message_text(snap, feed.series)
                 self.cpu_s += time.process_time() - cpu0
                 if text is not None:
                     self.sent += 1

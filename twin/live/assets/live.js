@@ -125,7 +125,8 @@
       }
       const bad = c.ok === false || (c.faults && c.faults.length);
       const title = d.querySelector(".title");
-      title.textContent = `${name}: run ${c.run_id || "–"} · cells ${(c.cells || []).join(", ")} · ` +
+      const cells = c.cells && c.cells.length ? ` · cells ${c.cells.join(", ")}` : c.note ? ` · ${c.note}` : "";
+      title.textContent = `${name}: run ${c.run_id || "–"}${cells} · ` +
         (c.done ? (bad ? "FAULT " + (c.faults || []).join(", ") : "done") : "running") +
         (c.device ? ` · ${c.device}` : "");
       title.className = "title" + (bad ? " fault" : "");
