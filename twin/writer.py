@@ -108,6 +108,9 @@ class RunWriter:
         if summary is not None:
             self.write_json(name, summary)
         self._close()
+        from twin.calibration.data import write_process_record  # the process side of the measured-cell format
+
+        write_process_record(self.partial)
         old = None
         if self.target.exists():
             old = self.target.with_name(f"{self.target.name}.replaced-{os.getpid()}-{int(time.time())}")
