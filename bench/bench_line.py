@@ -7,7 +7,7 @@ Networks (arrivals 1 /h, exponential service, unbounded buffers):
 - jackson: the open Jackson network of scenarios/validation_jackson.yaml (prep M/M/1 0.6 h,
   press M/M/2 1.2 h, check M/M/1 0.56 h; after check 20% back to the press, 5% out as scrap).
 
-Rows, cells per CPU-second (min and median over --rounds):
+Rows, cells per CPU-second (min and median over --rounds; the rounds interleave the sides):
 - minimal SimPy: a generator per cell, a simpy.Resource per station, a counter (no records);
 - ciw: ciw.Network / Simulation.simulate_until_max_time (keeps its records in memory);
 - core (Line.run): this project's replication without records (keep_visits=False);
@@ -231,12 +231,18 @@ def main() -> None:
         sides.append(("ciw", ciw_run))
     sides += [("core (Line.run)", core), ("Simulation.run + outputs", simulation_run)]
     header = f"{'cells per CPU-second':28s}" + "".join(f"{net:>26s}" for net in NETWORKS)
+    # rounds interleave the sides, so a change in the machine's load hits every side alike
+    per_cell: dict[tuple[str, str], list[float]] = {(label, net): [] for label, _ in sides for net in NETWORKS}
+    for _ in range(args.rounds):
+        for net in NETWORKS:
+            for label, fn in sides:
+                per_cell[(label, net)].append(rounds(lambda: fn(net, args.hours, 1), 1)[0])
     print(header)
     results: dict[tuple[str, str], tuple[float, float]] = {}
     for label, fn in sides:
         row = f"{label:28s}"
         for net in NETWORKS:
-            lo, med, cells = rounds(lambda: fn(net, args.hours, 1), args.rounds)
+            lo, med = min(per_cell[(label, net)]), statistics.median(per_cell[(label, net)])
             results[(label, net)] = (lo, med)
             row += f"{1 / lo:>12.0f} (med {1 / med:>7.0f})"
         print(row)

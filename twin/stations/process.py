@@ -33,16 +33,30 @@ class ProcessStation(Station):
             self.ctx.recorder.queue_changed(self, t_arrive)
             yield req
             self.ctx.recorder.queue_changed(self, env.now)
-        held = yield from self.before_work(cell)
+        cls = type(self)
+        # the hooks and helpers below are inlined where they would only wrap the same events
+        held = None if cls.before_work is ProcessStation.before_work else (yield from self.before_work(cell))
         t_start = env.now
         assert self.process_time is not None
-        yield from self.work(self.process_time())
+        if self.interruptible:
+            yield from self.work(self.process_time())
+        else:  # Station.work without downtime
+            duration = self.process_time()
+            self.state.change(t_start, busy=1)
+            yield env.timeout(duration)
+            self.state.change(env.now, busy=-1)
         t_end = env.now
-        target = yield from self.after_work(cell, t_start, t_end, held)
+        target = None if cls.after_work is ProcessStation.after_work else (
+            yield from self.after_work(cell, t_start, t_end, held))
         if target is None:
             assert self.router is not None
             target = self.router.choose()
-        yield from self.move_on(cell, target)
+        if target.slots is None:  # Station.move_on without a slot to wait for
+            if self.slots is not None:
+                self.slots.release(cell.slot)
+            cell.slot = None
+        else:
+            yield from self.move_on(cell, target)
         self.servers.release(req)
         self.ctx.recorder.visit(cell, self.name, t_arrive, t_start, t_end, env.now)
         return target
