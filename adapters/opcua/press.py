@@ -45,6 +45,8 @@ async def _hold_start(link: HardwareLink, b: Bound, run: DeviceRun, template: st
         try:
             started = await start_program(b.session, b.nodes, template, properties, attempt, run.samples,
                                           time.monotonic() + conn.give_up_s, conn.backoff_max_s)
+            run.start_failures = max(run.start_failures, attempt.refusals)
+            held_since = attempt.held_since if held_since is None else min(held_since, attempt.held_since or held_since)
             if held_since is not None:
                 run.held_s = time.monotonic() - held_since
                 log.info("%s started on %s after %.1f s held", run.job_id, b.binding.device, run.held_s)

@@ -132,6 +132,8 @@ class StartAttempt:
     job: str
     sent_to: str | None = None  # the server instance a start with an unknown outcome went to
     tries: int = 0
+    refusals: int = 0  # starts refused with a retryable status (nothing started)
+    held_since: float | None = None  # monotonic time of the first failed start
 
 
 async def start_program(session: DeviceSession, nodes: ProgramNodes, template: str, properties: Mapping[str, Any],
@@ -165,6 +167,8 @@ async def start_program(session: DeviceSession, nodes: ProgramNodes, template: s
         except DeviceRefused as exc:
             attempt.sent_to = None  # refused: nothing started
             retry = exc.status in nodes.section.retry_statuses
+            attempt.refusals += 1
+            attempt.held_since = attempt.held_since or time.monotonic()
             if retry and time.monotonic() < busy_deadline:
                 await asyncio.sleep(retry_s)  # busy or faulted for a moment: wait for it
                 continue

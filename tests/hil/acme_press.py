@@ -5,7 +5,8 @@ The twin drives it through tests/hil/profiles/acme.yaml only, with no code of it
 
 Run ids deliberately contain "/", ":" and a space. Test knobs: `refuse_starts` (BadInvalidState
 for the next N starts, nothing started), `uncertain_next` (the next result's cell pressures
-carry UncertainSensorNotAccurate), `users` (a login other than these is refused).
+carry UncertainSensorNotAccurate), `report_status` (ReportQuality answers with that status),
+`users` (a login other than these is refused).
 """
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ class AcmePress:
         self.runs: dict[str, AcmeRun] = {}
         self.by_order: dict[str, str] = {}
         self.refuse_starts = 0
+        self.report_status: str | None = None  # e.g. "BadCommunicationError": ReportQuality cannot take it now
+        self.reports_refused = 0
         self.uncertain_next = False
         self.starts_refused = 0
         self.busy = False
@@ -129,6 +132,9 @@ class AcmePress:
         return [ua.Variant(run.run_id, ua.VariantType.String)]
 
     async def _report_quality(self, parent: ua.NodeId, run_id: Any, cell: Any, verdict: Any, note: Any) -> Any:
+        if self.report_status is not None:
+            self.reports_refused += 1
+            return ua.StatusCode(getattr(ua.StatusCodes, self.report_status))
         run = self.runs.get(run_id.Value)
         if run is None:
             return ua.StatusCode(ua.StatusCodes.BadNotFound)
