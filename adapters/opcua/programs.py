@@ -20,7 +20,7 @@ from asyncua import ua
 from asyncua.ua.ua_binary import Primitives
 
 from adapters.opcua.linklog import (NOT_FOUND, ConfigurationRefused, DeviceRefused, DeviceUnavailable, LinkLost,
-                                    Reading)
+                                    Reading, wait_event)
 from adapters.opcua.paths import Path, join, substitute
 from adapters.opcua.profiles import Profile, Program, to_device, to_twin
 from adapters.opcua.session import DeviceSession, Watch
@@ -211,10 +211,7 @@ async def clear_if_needed(session: DeviceSession, nodes: ProgramNodes, timeout_s
             state = None
         if state is not None and state not in nodes.section.running_states:
             break
-        try:
-            await asyncio.wait_for(watch.changed.wait(), max(0.0, min(0.5, end - time.monotonic())))
-        except asyncio.TimeoutError:
-            pass
+        await wait_event(watch.changed, min(0.5, end - time.monotonic()))
     if state not in nodes.section.clear_states:
         return
     try:
@@ -282,11 +279,8 @@ async def wait_result(session: DeviceSession, nodes: ProgramNodes, run_id: str, 
         left = deadline - time.monotonic()
         if left <= 0:
             raise CycleLost(f"no result for {run_id} in time")
-        try:
-            await asyncio.wait_for(watch.changed.wait(), min(fallback_poll_s, left))
-            poll = False
-        except asyncio.TimeoutError:
-            poll = True  # no word from the subscription: read anyway
+        # no word from the subscription in time: read anyway
+        poll = not await wait_event(watch.changed, min(fallback_poll_s, left))
 
 
 def number(r: Reading | None, unit: str, key: str) -> float | None:
