@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -221,9 +222,21 @@ async def clear_if_needed(session: DeviceSession, nodes: ProgramNodes, timeout_s
         log.warning("%s: Clear refused (%s)", session.device, exc)
 
 
+NULL_DATETIME_BEFORE = datetime(1601, 1, 2)  # OPC UA's null DateTime (0 = 1601-01-01) decodes as a date
+
+
+def is_set(value: Any) -> bool:
+    """A DateTime that was written: not None and not OPC UA's null DateTime."""
+    if value is None:
+        return False
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None) > NULL_DATETIME_BEFORE
+    return True
+
+
 def _final(values: Mapping[str, Reading]) -> bool:
     stopped = values.get(STOPPED)
-    return stopped is not None and stopped.good and stopped.value is not None
+    return stopped is not None and stopped.good and is_set(stopped.value)
 
 
 async def read_result(session: DeviceSession, nodes: ProgramNodes, run_id: str) -> dict[str, Reading] | None:
