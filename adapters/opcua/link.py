@@ -56,6 +56,8 @@ class DeviceRun:
     start_failures: int = 0
     completion_ms: float = math.nan  # wall delay from the Result's Stopped time to the twin having it
     start_ms: float = math.nan  # wall round trip of the StartProgram call that started the run
+    notified_ms: float = math.nan  # the unit state's end transition (SourceTimestamp) to its notification here
+    read_ms: float = math.nan  # that notification to the Result read
 
 
 @dataclass
@@ -137,6 +139,8 @@ async def check_device(b: Bound) -> None:
         b.nominal_s, b.nominal_source = b.binding.nominal_duration_s, "binding nominal_duration_s"
     elif need.fallback_nominal_s is not None:
         b.nominal_s, b.nominal_source = need.fallback_nominal_s, "plant file device spec"
+    elif nodes.active_runtime is not None:
+        b.nominal_source = "device ActiveProgram EstimatedRuntime, per run"
     else:
         raise BindingMismatch(b.name, "nominal_duration_s", f"'{b.binding.device}' gives no EstimatedRuntime for "
                                                             f"{section.template}: set the binding's nominal_duration_s")

@@ -18,12 +18,15 @@ secure channel (adapters.pki checks it against the twin's trust list); raising
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 import time
 from pathlib import Path as FsPath
 from typing import Any, Awaitable, Callable, Sequence
 
 from asyncua import Client, ua
+from asyncua.crypto import uacrypto
 
 from adapters.opcua.linklog import (CONFIG_STATUSES, CONNECTION_STATUSES, NOT_FOUND, ConfigurationRefused,
                                     DeviceRefused, DeviceUnavailable, LinkLost, Reading, SessionLog, reading,
@@ -39,6 +42,31 @@ __all__ = ["ConfigurationRefused", "DeviceRefused", "DeviceSession", "DeviceUnav
            "Reading", "ServerCheck", "Watch"]
 
 
+@functools.lru_cache(maxsize=8)
+def _client_keys_cached(cert_path: str, key_path: str, stamp: tuple[int, int]) -> tuple[Any, Any]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert_bytes = FsPath(cert_path).read_bytes()
+    cert = (x509.load_pem_x509_certificate(cert_bytes) if cert_path.endswith(".pem")
+            else x509.load_der_x509_certificate(cert_bytes))
+    key = serialization.load_pem_private_key(FsPath(key_path).read_bytes(), password=None)
+    return cert, key
+
+
+def _client_keys(cert_path: str, key_path: str) -> tuple[Any, Any]:
+    """The client certificate and private key, loaded once per process and file version
+    (an RSA key load with its checks costs ~0.1 s of CPU: once per connection was most of the
+    twin's CPU per cell)."""
+    st_c, st_k = os.stat(cert_path), os.stat(key_path)
+    return _client_keys_cached(cert_path, key_path, (st_c.st_mtime_ns, st_k.st_mtime_ns))
+
+
+def _first_certificate(der: bytes) -> bytes:
+    """The leading certificate of a DER blob that may carry its chain."""
+    return der[:int.from_bytes(der[2:4], "big") + 4]
+
+
 class Watch:
     """A subscribed value: the last Reading, how many notifications came, and an event set
     on each (cleared by whoever waits on it)."""
@@ -47,12 +75,14 @@ class Watch:
         self.path = path
         self.interval_ms = interval_ms
         self.last: Reading | None = None
+        self.arrived = 0.0  # wall time (time.time()) the last notification arrived
         self.notifications = 0
         self.subscribed = False
         self.changed = asyncio.Event()
 
     def __call__(self, r: Reading) -> None:
         self.last = r
+        self.arrived = time.time()
         self.notifications += 1
         self.changed.set()
 
@@ -110,15 +140,16 @@ class DeviceSession:
                                     "Aes256_Sha256_RsaPss": sp.SecurityPolicyAes256Sha256RsaPss}
         policy = policies[self.conn.security_policy]
         assert self.client_cert is not None
-        server_cert = None
+        probe = Client(self.endpoint, timeout=self.conn.call_timeout_s)
+        endpoints = await asyncio.wait_for(probe.connect_and_get_server_endpoints(), self.conn.connect_timeout_s)
+        endpoint = Client.find_endpoint(endpoints, ua.MessageSecurityMode.SignAndEncrypt, policy.URI)
+        server_der = bytes(endpoint.ServerCertificate)
         if self.server_check is not None:
-            probe = Client(self.endpoint, timeout=self.conn.call_timeout_s)
-            endpoints = await asyncio.wait_for(probe.connect_and_get_server_endpoints(), self.conn.connect_timeout_s)
-            endpoint = Client.find_endpoint(endpoints, ua.MessageSecurityMode.SignAndEncrypt, policy.URI)
-            server_cert = bytes(endpoint.ServerCertificate)
-            await self.server_check(self.endpoint, server_cert)  # ConfigurationRefused stops here
-        await client.set_security(policy, str(self.client_cert[0]), str(self.client_cert[1]),
-                                  server_certificate=server_cert, mode=ua.MessageSecurityMode.SignAndEncrypt)
+            await self.server_check(self.endpoint, server_der)  # ConfigurationRefused stops here
+        cert, key = _client_keys(str(self.client_cert[0]), str(self.client_cert[1]))
+        server_cert = uacrypto.x509_from_der(_first_certificate(server_der))
+        client.security_policy = policy(server_cert, cert, key, ua.MessageSecurityMode.SignAndEncrypt)
+        client.uaclient.set_security(client.security_policy)
 
     async def _connect_once(self) -> None:
         client = Client(self.endpoint, timeout=self.conn.call_timeout_s)
@@ -368,6 +399,10 @@ class DeviceSession:
         return list(await self.call(op, retry=retry))
 
     # -- subscriptions -------------------------------------------------------------
+    @property
+    def watches(self) -> dict[Path, "Watch"]:
+        return self._watches
+
     async def watch(self, path: Path, interval_ms: float) -> "Watch":
         """The value at `path` as the server publishes it (subscribed on this connection and
         re-subscribed on every later one); one Watch per path."""
