@@ -91,7 +91,7 @@ class Binding(_Model):
     nominal_duration_s: float | None = Field(default=None, gt=0,
                                              description="nominal program duration (device seconds) when the "
                                                          "device's template gives no EstimatedRuntime")
-    sampling_ms: float = Field(default=50.0, gt=0, description="requested sampling interval of the unit's state")
+    sampling_ms: float = Field(default=20.0, gt=0, description="requested sampling interval of the unit's state")
     completion: Literal["subscription", "polling"] = Field(
         default="subscription", description="how the end of a program is seen: a subscription to the unit's state "
                                             "(polling every poll_s only as a fallback), or polling alone")

@@ -245,6 +245,8 @@ async def read_result(session: DeviceSession, nodes: ProgramNodes, run_id: str,
     None while it is not there or not final. `cheap_first`: look at Stopped alone first (a
     poll that is likely too early)."""
     base = nodes.result(run_id)
+    if not session.resolved(nodes.results):  # once per connection: fields then resolve below it
+        await session.resolve([nodes.results], retry=False)
     if cheap_first:
         stopped = await session.read([join(base, nodes.result_fields[STOPPED])], retry=False)
         if not _final({STOPPED: stopped[0]}):

@@ -31,7 +31,7 @@ from asyncua.crypto import uacrypto
 from adapters.opcua.linklog import (CONFIG_STATUSES, CONNECTION_STATUSES, NOT_FOUND, ConfigurationRefused,
                                     DeviceRefused, DeviceUnavailable, LinkLost, Reading, SessionLog, reading,
                                     status_name)
-from adapters.opcua.paths import NamespaceMap, Path, QName, join, render, translate
+from adapters.opcua.paths import NamespaceMap, Path, QName, join, render, translate_from
 from adapters.settings import Connection
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class DeviceSession:
         self.namespaces: NamespaceMap | None = None
         self._client: Client | None = None
         self._nodes: dict[Path, ua.NodeId] = {}
+        self._device_node = ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder))  # paths without a resolved prefix
         self._lock = asyncio.Lock()
         self._consecutive_timeouts = 0
         self._down_since: float | None = None
@@ -311,25 +312,42 @@ class DeviceSession:
 
     async def _resolve(self, client: Client, paths: Sequence[Path]) -> list[ua.NodeId | str]:
         """Node ids of `paths` (below the device object), cached per connection, one request
-        for all that are not cached; for a path that does not resolve, the status name why."""
+        for all that are not cached, each starting at its longest resolved prefix; for a path
+        that does not resolve, the status name why."""
         assert self.namespaces is not None
-        ns = self.namespaces
-        todo = [p for p in dict.fromkeys(paths) if p not in self._nodes]
+        ns, nodes = self.namespaces, self._nodes
         unresolved: dict[Path, str] = {}
-        askable = []
-        for p in todo:
-            if ns.missing(q.namespace_uri for q in join(self.device_path, p)):
+        starts: list[ua.NodeId] = []
+        rests: list[Path] = []
+        askable: list[Path] = []
+        for p in dict.fromkeys(paths):
+            if p in nodes:
+                continue
+            if ns.missing(q.namespace_uri for q in p):
                 unresolved[p] = "BadNoMatch"  # the server lacks one of the path's namespaces
-            else:
-                askable.append(p)
-        found = await translate(client, ns, ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder)),
-                                [join(self.device_path, p) for p in askable])
-        for p, got in zip(askable, found):
-            if isinstance(got, ua.StatusCode):
-                unresolved[p] = status_name(got)
-            else:
-                self._nodes[p] = got
-        return [self._nodes[p] if p in self._nodes else unresolved[p] for p in paths]
+                continue
+            cut = next((i for i in range(len(p) - 1, 0, -1) if p[:i] in nodes), 0)
+            starts.append(nodes[p[:cut]] if cut else self._device_node)
+            rests.append(p[cut:] if cut else join(self.device_path, p))
+            askable.append(p)
+        if askable:
+            found = await translate_from(client, ns, starts, rests)
+            for p, got in zip(askable, found):
+                if isinstance(got, ua.StatusCode):
+                    unresolved[p] = status_name(got)
+                else:
+                    nodes[p] = got
+        return [nodes[p] if p in nodes else unresolved[p] for p in paths]
+
+    async def resolve(self, paths: Sequence[Path], *, retry: bool = True) -> list[ua.NodeId | str]:
+        """Resolve (and cache) `paths`; node ids, or the status name of those that do not resolve."""
+        async def op(client: Client) -> list[ua.NodeId | str]:
+            return await self._resolve(client, paths)
+        return list(await self.call(op, retry=retry))
+
+    def resolved(self, path: Path) -> bool:
+        """Whether `path` is resolved (cached) on the current connection."""
+        return path in self._nodes
 
     async def _ids(self, client: Client, paths: Sequence[Path]) -> list[ua.NodeId]:
         ids = await self._resolve(client, paths)
