@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable
 
 from asyncua import ua
 
+from adapters import observe
 from adapters.opcua.link import HardwareLink
 from adapters.opcua.paths import join
 from adapters.opcua.linklog import (LINK_STATUS_NAMES, ConfigurationRefused, DeviceRefused, DeviceUnavailable,
@@ -77,6 +78,7 @@ class Outbox:
 
     def queue(self, rec: Record) -> None:
         self.records.append(rec)
+        observe.emit("disposition", **rec)
         for listener in self.listeners:
             listener(rec)
         binding = rec.get("binding") or self._binding_of_device(rec.get("device", ""))
@@ -136,6 +138,7 @@ class Outbox:
                 rec["error"] = status
                 log.warning("decision for %s refused by %s: %s", rec["sample_id"], b.binding.device, status)
             self.pending[binding].remove(rec)
+            observe.emit("disposition", **rec)
             for listener in self.listeners:
                 listener(rec)
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from adapters import observe
 from adapters.opcua.linklog import ConfigurationRefused, DeviceRefused, DeviceUnavailable, LinkLost
 from adapters.opcua.paths import join, render
 from adapters.opcua.profiles import Profile, to_twin
@@ -196,6 +197,7 @@ class HardwareLink:
         # the simulated time this wall moment maps to (env.now stands still while the twin waits)
         run.sim_end_h = max(self.env.now, self.env.sim_time_of(asyncio.get_running_loop().time()))
         self.runs.append(run)
+        observe.emit("run", **run.__dict__)
         for listener in self.run_listeners:
             listener(run)
 

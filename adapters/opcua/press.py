@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import simpy
 
+from adapters import observe
 from adapters.opcua.link import Bound, DeviceRun, HardwareLink
 from adapters.opcua.linklog import ConfigurationRefused
 from adapters.opcua.programs import (CycleLost, StartAttempt, StartFailed, clear_if_needed, estimated_wall_s,
@@ -84,6 +85,7 @@ async def run_program(link: HardwareLink, b: Bound, run: DeviceRun, properties: 
     template = b.binding.template or nodes.section.template
     attempt = StartAttempt(run.job_id)
     t_start = time.monotonic()
+    observe.emit("run_start", **run.__dict__)
     try:
         run.run_id, instance = await _hold_start(link, b, run, template, properties, attempt)
         watch = session.watches.get(nodes.state)

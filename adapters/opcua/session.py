@@ -28,6 +28,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from asyncua import Client, ua
 from asyncua.crypto import uacrypto
 
+from adapters import observe
 from adapters.opcua.linklog import (CONFIG_STATUSES, CONNECTION_STATUSES, NOT_FOUND, ConfigurationRefused,
                                     DeviceRefused, DeviceUnavailable, LinkLost, Reading, SessionLog, reading,
                                     status_name)
@@ -116,7 +117,7 @@ class DeviceSession:
         self.client_cert = client_cert
         self.device_path: Path = tuple(device_path)
         self.server_check = server_check
-        self.log = SessionLog()
+        self.log = SessionLog(device=device)
         self.instance: str | None = None  # ServerStatus/StartTime of the server we talk to
         self.namespaces: NamespaceMap | None = None
         self._client: Client | None = None
@@ -226,6 +227,7 @@ class DeviceSession:
                     self.log.note("reconnected", down_s=round(time.monotonic() - self._down_since, 3))
                 self._down_since = None
                 self._consecutive_timeouts = 0
+                observe.emit("link", device=self.device, event="connected", instance=self.instance)
                 return
 
     async def _drop(self, why: str) -> None:
@@ -268,6 +270,7 @@ class DeviceSession:
             result = await asyncio.wait_for(op(client), self.conn.call_timeout_s)
         except asyncio.TimeoutError:
             self.log.timeouts += 1
+            observe.emit("call", device=self.device, ok=False, timeout=True)
             if self._client is client:
                 self._consecutive_timeouts += 1
                 if self._consecutive_timeouts >= self.conn.stall_timeouts:
@@ -291,6 +294,7 @@ class DeviceSession:
             raise LinkLost(repr(exc)) from exc
         self._consecutive_timeouts = 0
         self.log.latency_s.append(time.perf_counter() - t0)
+        observe.emit("call", device=self.device, ok=True, latency_s=self.log.latency_s[-1])
         return result
 
     async def call(self, op: Callable[[Client], Awaitable[Any]], *, retry: bool = True) -> Any:
