@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -18,13 +17,14 @@ from pathlib import Path
 import numpy as np
 from asyncua import Client, ua
 
+from adapters import vocabulary as v
 from plant.plantfile import PlantFile
 from plant.security import hash_password, save_users
 from plant.serve import PlantThread
 
 USER = ("bench", "bench-pw")
-RECIPE = json.dumps({"target_pressure_mpa": 300.0, "ramp_rate_mpa_s": 5.0, "hold_s": 10.0,
-                     "temperature_c": 22.0, "decompression_rate_mpa_s": 10.0})
+RECIPE = {"target_pressure_mpa": 300.0, "ramp_rate_mpa_s": 5.0, "hold_s": 10.0,
+          "temperature_c": 22.0, "decompression_rate_mpa_s": 10.0}
 
 
 def _plant(tmp: Path, n: int, publish_hz: float, time_scale: float) -> PlantFile:
@@ -45,20 +45,26 @@ async def _client(url: str) -> Client:
     return c
 
 
+async def _node(c: Client, path: v.Path) -> object:
+    ns = await c.get_namespace_array()
+    return await c.nodes.objects.get_child([ua.QualifiedName(q.name, ns.index(q.namespace_uri)) for q in path])
+
+
 async def _latency(url: str, calls: int) -> list[float]:
     c = await _client(url)
     try:
-        idx = await c.get_namespace_index("urn:twin:plant")
-        pm = await c.nodes.objects.get_child([f"{idx}:CIP-1", f"{idx}:ProgramManager"])
-        meth = await pm.get_child(f"{idx}:StartProgram")
+        unit = v.unit_path("CIP-1", v.Unit.PRESS_CHAMBER)
+        sm = await _node(c, unit + v.UNIT_STATE)
+        meth = await _node(c, unit + v.UNIT_START_PROGRAM)
+        props = ua.Variant([ua.KeyValueType(Key=k, Value=x) for k, x in v.properties_from(RECIPE)],
+                           ua.VariantType.ExtensionObject, is_array=True)
+        samples = ua.Variant([ua.SampleInfoType(SampleId="b")], ua.VariantType.ExtensionObject, is_array=True)
         out = []
         for i in range(calls):
             # call 0 starts a cycle; later calls repeat the job id (idempotent path)
             job = "bench-job"
             t0 = time.perf_counter()
-            await asyncio.wait_for(pm.call_method(meth, "PressCycle", RECIPE, job,
-                                                  ua.Variant(["b"], ua.VariantType.String,
-                                                             is_array=True)), 10)
+            await asyncio.wait_for(sm.call_method(meth, "PressCycle", props, job, "", samples), 10)  # type: ignore[attr-defined]
             out.append((time.perf_counter() - t0) * 1e3)
         return out
     finally:
@@ -80,12 +86,12 @@ async def _rates(endpoints: dict[str, str], seconds: float, hz: float) -> dict[s
     async def one(name: str, url: str) -> tuple[str, dict]:
         c = await _client(url)
         try:
-            idx = await c.get_namespace_index("urn:twin:plant")
-            cv = await c.nodes.objects.get_child([f"{idx}:{name}", f"{idx}:PressChamber",
-                                                  f"{idx}:Pressure", f"{idx}:CurrentValue"])
+            cv = await _node(c, v.unit_path(name, v.Unit.PRESS_CHAMBER) + v.function_path("Pressure")
+                             + (v.CURRENT_VALUE,))
             h = _Count()
             sub = await c.create_subscription(1000.0 / hz / 2, h)
-            await sub.subscribe_data_change(cv, queuesize=int(hz * seconds * 2) + 100)
+            await sub.subscribe_data_change(cv, queuesize=int(hz * seconds * 2) + 100,
+                                            sampling_interval=0)
             await asyncio.sleep(seconds)
             await sub.delete()
         finally:
