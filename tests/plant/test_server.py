@@ -173,7 +173,10 @@ def test_program_streams_pressure_without_gaps_and_leaves_a_final_result(plant):
             est = await call((await node(c, "WIP-1", v.active_program("EstimatedRuntime"))).read_value())
             assert est > 0
             await wait_state(c, "WIP-1", ("Stopped",))
-            res = await wait_result(c, "WIP-1", rid)  # present as soon as the state left Running
+            # R1: the Result is there, final, the moment the state has left Running (no polling)
+            final = await node(c, "WIP-1", v.result_path(rid))
+            assert await call((await resolve(c, v.RESULT_STOPPED, final)).read_value()) is not None
+            res = await wait_result(c, "WIP-1", rid, timeout_s=0.0)
             await asyncio.sleep(0.3)
             await call(sub.delete())
             await call(sub2.delete())
