@@ -313,6 +313,10 @@ class LadsSpace:
             defaults = [ua.KeyValueType(Key=k, Value="{}") for k in v.OPTIONAL_KEYS[tpl]]
             await self.prop(t, v.TEMPLATE_DEFAULT_PROPERTIES[0], defaults, S.ExtensionObject, now, is_array=True,
                             datatype=ua.NodeId(v.KEY_VALUE_TYPE.identifier, self.ns[v.LADS_NS]))
+            limits = [ua.KeyValueType(Key=f"{k}.{end}", Value=v.format_property(x))
+                      for k, lo, hi in dev.property_limits() for end, x in (("min", lo), ("max", hi))]
+            await self.prop(t, v.TEMPLATE_PROPERTY_LIMITS[0], limits, S.ExtensionObject, now, is_array=True,
+                            datatype=ua.NodeId(v.KEY_VALUE_TYPE.identifier, self.ns[v.LADS_NS]))
         ap = await self.child(pm, v.lads("ActiveProgram"))
         for key, value, vtype, dtype in (
                 ("DeviceProgramRunId", "", S.String, None), ("CurrentRuntime", 0.0, S.Double, DURATION),

@@ -61,6 +61,12 @@ def test_contract_paths_resolve_with_timestamps_units_and_types(plant, device):
             tpl = await node(c, device, v.template_path(TEMPLATE[device]))
             tid = await call((await resolve(c, (v.lads("DeviceTemplateId"),), tpl)).read_value())
             assert tid == TEMPLATE[device]
+            limits = await call((await resolve(c, v.TEMPLATE_PROPERTY_LIMITS, tpl)).read_value())
+            if TEMPLATE[device] == "PressCycle":
+                got = {kv.Key: float(kv.Value) for kv in limits}
+                assert {f"{k}.{e}" for k in v.PRESS_KEYS for e in ("min", "max")} == set(got)
+                tv = await node(c, device, v.function_path("Pressure") + (v.TARGET_VALUE, v.EU_RANGE))
+                assert got["target_pressure_mpa.max"] == (await call(tv.read_value())).High
     run(go())
 
 
