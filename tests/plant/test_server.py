@@ -54,6 +54,8 @@ def test_contract_paths_resolve_with_timestamps_units_and_types(plant, device):
                 assert rng.Low < rng.High
             # the TypeDefinitions are the LADS/Machinery ones
             dev = await resolve(c, v.device_path(device))
+            scale = await call((await resolve(c, (v.plant("TimeScale"),), dev)).read_value())
+            assert scale == TIME_SCALE
             assert await call(dev.read_type_definition()) == ua.NodeId(1002, ns.index(v.LADS_NS))
             sm = await node(c, device, v.UNIT_STATE)
             assert await call(sm.read_type_definition()) == ua.NodeId(1043, ns.index(v.LADS_NS))
@@ -199,7 +201,9 @@ def test_program_streams_pressure_without_gaps_and_leaves_a_final_result(plant):
         assert [s.SampleId for s in res["Samples"]] == ["a", "b/1", "c.2"]
         assert {kv.Key: float(kv.Value) for kv in res["Properties"]} == WIP_RECIPE
         trace = json.loads(res["Trace"])
-        assert trace["phase"][-1] == v.LAST_PHASE
+        assert trace["phase"][-1] == v.LAST_PHASE and np.all(np.diff(trace["phase"]) >= 0)
+        dt = np.diff(trace["t_s"])  # G7: equally spaced, at most 1 s of process time
+        assert dt.max() <= 1.0 and dt.max() - dt.min() < 1e-3
         published = {round(x, 4) for _, x in coll.items}
         assert len(published & set(np.round(trace["p_mpa"], 4))) > 5
         p, ph = np.array(trace["p_mpa"]), np.array(trace["phase"])
