@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import simpy
 from asyncua import ua
 
+from adapters import observe
 from adapters.ports import AtmosphereExposure, PressMeasurement, Ports, SurfaceMeasurement
 from adapters.vocabulary import Decision
 from adapters.session import NOT_FOUND, DeviceRefused, DeviceSession, DeviceUnavailable, LinkLost
@@ -106,12 +107,14 @@ class HardwareLink:
         # the simulated time this wall moment maps to (env.now stands still while the twin waits)
         run.sim_end_h = max(self.env.now, self.env.sim_time_of(asyncio.get_running_loop().time()))
         self.runs.append(run)
+        observe.emit("run", **run.__dict__)
         for listener in self.run_listeners:
             listener(run)
 
     # -- dispositions: queued, delivered in order, retried over reconnects -------------
     def queue_disposition(self, record: dict) -> None:
         self.dispositions.append(record)
+        observe.emit("disposition", **record)
         for listener in self.disposition_listeners:
             listener(record)
         if self._outbox is not None:
@@ -135,6 +138,7 @@ class HardwareLink:
                 rec["error"] = repr(exc)
                 log.exception("disposition of %s failed", rec["sample_id"])
             finally:
+                observe.emit("disposition", **rec)
                 for listener in self.disposition_listeners:
                     listener(rec)
                 self._outbox.task_done()
@@ -261,6 +265,7 @@ async def run_program(link: HardwareLink, run: DeviceRun, binding: Binding, temp
     session = link.sessions[run.station]
     conn = link.hardware.connection
     deadline = time.monotonic() + binding.cycle_timeout_factor * expected_wall_s + conn.give_up_s
+    observe.emit("run_start", **run.__dict__)
     try:
         run.run_id, instance = await start_program(session, binding.template or template, recipe_json, run.job_id,
                                                    run.samples, deadline, conn.poll_s)

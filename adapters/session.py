@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable
 
 from asyncua import Client, ua
 
+from adapters import observe
 from adapters.settings import Connection
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,11 @@ class SessionLog:
     refused: int = 0
     latency_s: list[float] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
+    device: str = ""
 
     def note(self, kind: str, **details: Any) -> None:
         self.events.append({"wall": time.time(), "event": kind, **details})
+        observe.emit("link", device=self.device, event=kind, **details)
 
 
 class DeviceSession:
@@ -84,7 +87,7 @@ class DeviceSession:
         self.conn = conn
         self.credentials = credentials
         self.client_cert = client_cert
-        self.log = SessionLog()
+        self.log = SessionLog(device=device)
         self.instance: str | None = None  # ServerStatus/StartTime of the server we talk to
         self._client: Client | None = None
         self._idx: int | None = None
@@ -159,6 +162,7 @@ class DeviceSession:
                     self.log.note("reconnected", down_s=round(time.monotonic() - self._down_since, 3))
                 self._down_since = None
                 self._consecutive_timeouts = 0
+                observe.emit("link", device=self.device, event="connected", instance=self.instance)
                 return
 
     async def _drop(self, why: str) -> None:
@@ -210,6 +214,7 @@ class DeviceSession:
             result = await asyncio.wait_for(op(client, node), self.conn.call_timeout_s)
         except asyncio.TimeoutError:
             self.log.timeouts += 1
+            observe.emit("call", device=self.device, ok=False, timeout=True)
             if self._client is client:
                 self._consecutive_timeouts += 1
                 if self._consecutive_timeouts >= self.conn.stall_timeouts:
@@ -233,6 +238,7 @@ class DeviceSession:
             raise LinkLost(repr(exc)) from exc
         self._consecutive_timeouts = 0
         self.log.latency_s.append(time.perf_counter() - t0)
+        observe.emit("call", device=self.device, ok=True, latency_s=self.log.latency_s[-1])
         return result
 
     async def call(self, op: Callable[[Client, Callable[[str], Awaitable[Any]]], Awaitable[Any]],

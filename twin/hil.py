@@ -187,6 +187,9 @@ class PlantEquipment:
         ports = hardware_ports(link, sim_ports(env, scenario, Streams(seed, 0).generator), press_wall_s,
                                metrology_wall_s)
         line = Line(scenario, 0, seed=seed, env=env, ports=ports)
+        from adapters.observe import emit
+
+        emit("hil_start", env=env, line=line, link=link, scenario=scenario)  # the live view's hook
         written = {"visits": 0}
         if writer is not None:
             trace = writer.trace
