@@ -19,6 +19,7 @@ from plant.devices import Device, PressDevice, RunResult
 from plant.instruments import GloveboxDevice, ProfilometerDevice
 from plant.lads.access import as_device
 from plant.lads.instances import instantiate_complete
+from plant.lads.methods import target_value_setter
 
 S = ua.VariantType
 DURATION = ua.NodeId(ua.ObjectIds.Duration)
@@ -70,6 +71,7 @@ class LadsSpace:
         self.result_set: Node | None = None
         self.result_nodes: dict[str, ua.NodeId] = {}
         self.unit_node: Node | None = None
+        self.host: Any = None  # the DeviceServer (for value setters); set by the host before build
 
     # ----- helpers -------------------------------------------------------------------------
     def qn(self, q: v.QName) -> ua.QualifiedName:
@@ -278,7 +280,6 @@ class LadsSpace:
                 await self.put(await self.child(node, v.EU_RANGE), ua.Range(Low=low, High=high), S.ExtensionObject, now)
                 self.nodes[key] = node.nodeid
                 if qname == v.TARGET_VALUE:
-                    from plant.lads.methods import target_value_setter
                     await node.set_writable(True)
                     self.server.set_attribute_value_setter(node.nodeid, target_value_setter(self.host, attr, low, high))
 
@@ -292,8 +293,6 @@ class LadsSpace:
             if name in own and dup.nodeid != own[name].nodeid:
                 self.drop_subtree(dup.nodeid, op.nodeid)
                 await op.add_reference(own[name].nodeid, ua.ObjectIds.Organizes, forward=True, bidirectional=False)
-
-    host: Any = None  # the DeviceServer (for value setters); set by the host before build
 
     async def _program_manager(self, unit: Node, now: float) -> None:
         dev = self.device
