@@ -14,6 +14,7 @@ values it publishes are samples of that trace and its Result is computed from th
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from plant.press import (FAULT_KINDS, PressProgram, PressSpec, Recipe, RecipeErr
 DECISIONS = DECISION_NAMES
 MAX_CATCH_UP_S = 5.0
 MAX_RESULTS = 200  # Results kept per unit (docs/opcua.md R5: at least 100)
+DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")  # a property number (docs/opcua.md 4.4)
 
 
 class ProgramError(Exception):
@@ -359,10 +361,9 @@ class PressDevice(Device):
     def _convert_properties(self, props: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in props.items():
-            try:
-                x = float(v)
-            except ValueError:
-                raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not a decimal number") from None
+            if not DECIMAL.fullmatch(v):
+                raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not a plain decimal number")
+            x = float(v)
             if not np.isfinite(x):
                 raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not finite")
             out[k] = x

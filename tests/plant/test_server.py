@@ -291,8 +291,9 @@ def test_bad_arguments_return_the_contract_status_codes(plant):
             assert await status("PressCycle", key_values(short), "j-req", "", none) == S.BadInvalidArgument
             assert await status("PressCycle", key_values([*v.properties_from(recipe), ("hold_s", "1.0")]),
                                 "j-dup", "", none) == S.BadInvalidArgument
-            assert await status("PressCycle", key_values(dict(recipe, hold_s="soon")), "j-num", "", none) \
-                == S.BadInvalidArgument
+            for text in ("soon", "3_00", " 300", "0x12c", "nan", "inf", ""):
+                assert await status("PressCycle", key_values(dict(recipe, hold_s=text)), f"j-num{text}", "", none) \
+                    == S.BadInvalidArgument, text
             assert await status("PressCycle", key_values(dict(recipe, target_pressure_mpa=900.0)), "j-range", "",
                                 none) == S.BadOutOfRange
             assert await status("PressCycle", kv, "j-cap", "", sample_infos([f"c{i}" for i in range(41)])) \
