@@ -400,9 +400,12 @@ def test_requested_sampling_interval_is_honoured(plant):
         n_fast, n_slow = len(fast.items), len(slow.items)
         assert 15 <= n_fast <= 30, n_fast  # ~10/s
         assert 4 <= n_slow <= 7, n_slow  # ~2/s
+        assert n_fast >= 3 * n_slow
         for coll, interval in ((fast, 0.1), (slow, 0.5)):
+            # sample and hold: the value delivered at a sampling time keeps its own SourceTimestamp, so
+            # single spacings may be shorter after a late sample; typical spacing is the interval
             ts = np.array([t for t, _ in coll.items[1:]])
-            assert np.diff(ts).min() >= interval - 0.051  # at most one value per interval (one 20 Hz grid step)
+            assert np.median(np.diff(ts)) >= 0.9 * interval
     run(go())
 
 
@@ -449,3 +452,44 @@ def test_generic_client_finds_lads_devices_by_type_and_reads_units(plant):
         assert {u for u, _ in found["Glovebox-1"]} == {"ppm"}
         assert {u for u, _ in found["Profilometer-1"]} == {"µm", "1", "mm"}
     run(go())
+
+
+def test_pruned_results_disappear_and_refuse_dispositions(tmp_path, monkeypatch):
+    """R5/G4: beyond the retention the oldest Result leaves the ResultSet; SetDisposition on it is BadNotFound.
+    Later Results are clones of the first one's structure: they must read exactly like it."""
+    import plant.devices
+    from plant.serve import start_plant
+    from tests.plant.plant_helpers import plant_config
+
+    monkeypatch.setattr(plant.devices, "MAX_RESULTS", 2)
+
+    async def go():
+        running = await start_plant(plant_config(tmp_path, devices=[{"name": "UniPress-1", "kind": "automatic_uniaxial",
+                                                                     "port": 0}]))
+        try:
+            async with connect(running.endpoints["UniPress-1"], OPERATOR) as c:
+                recipe = dict(WIP_RECIPE, temperature_c=22.0, hold_s=1.0)
+                runs, results = [], []
+                for i in range(3):
+                    await wait_idle(c, "UniPress-1")
+                    runs.append(await start(c, "UniPress-1", "PressCycle", recipe, f"job-prune-{i}", [f"p{i}"]))
+                    results.append(await wait_result(c, "UniPress-1", runs[-1]))
+                await wait_idle(c, "UniPress-1")
+                assert [r["SampleIds"] for r in results] == [["p0"], ["p1"], ["p2"]]
+                assert [r["DeviceProgramRunId"] for r in results] == runs
+                assert set(results[0]) == set(results[2])
+                with pytest.raises(ua.UaStatusCodeError):
+                    await node(c, "UniPress-1", v.result_path(runs[0]))
+                set_set = await node(c, "UniPress-1", v.UNIT_RESULT_SET)
+                names = {(await call(ch.read_browse_name())).Name
+                         for ch in await call(set_set.get_children(nodeclassmask=ua.NodeClass.Object))}
+                assert names == set(runs[1:])
+                with pytest.raises(ua.UaStatusCodeError) as err:
+                    await method(c, "UniPress-1", v.UNIT_SET_DISPOSITION, runs[0], "p0", "accept", "")
+                assert err.value.code == ua.StatusCodes.BadNotFound
+                await method(c, "UniPress-1", v.UNIT_SET_DISPOSITION, runs[2], "p2", "accept", "ok")
+                assert json.loads((await wait_result(c, "UniPress-1", runs[2]))["Dispositions"]) == {
+                    "p2": {"decision": "accept", "reason": "ok"}}
+        finally:
+            await running.stop()
+    run(go(), timeout_s=100)
