@@ -14,6 +14,7 @@ values it publishes are samples of that trace and its Result is computed from th
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from plant.press import (FAULT_KINDS, PressProgram, PressSpec, Recipe, RecipeErr
 DECISIONS = DECISION_NAMES
 MAX_CATCH_UP_S = 5.0
 MAX_RESULTS = 200  # Results kept per unit (docs/opcua.md R5: at least 100)
+DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")  # a property number (docs/opcua.md 4.4)
 
 
 class ProgramError(Exception):
@@ -166,6 +168,10 @@ class Device:
     def _convert_properties(self, props: dict[str, str]) -> dict[str, Any]:
         return dict(props)
 
+    def property_limits(self) -> list[tuple[str, float, float]]:
+        """(key, min, max) of numeric StartProgram properties (docs/opcua.md 4.4, plant:PropertyLimits)."""
+        return []
+
     def start_program(self, template_id: str, properties: list[tuple[str, str]], job_id: str,
                       samples: list[str], now: float, context: dict[str, Any] | None = None) -> str:
         """Start a program or return the RunId already started for ``job_id`` (P1)."""
@@ -178,12 +184,13 @@ class Device:
                                f"unknown ProgramTemplateId {template_id!r}; known {list(self.templates)}")
         if len(set(samples)) != len(samples):
             raise ProgramError("BadInvalidArgument", "SampleIds must be unique within a program")
-        if self.active is not None or self.state != UnitState.STOPPED or self.offline_until is not None:
-            raise ProgramError("BadInvalidState", f"{self.name} is {self.state.value}"
-                               + (" (not available)" if self.offline_until is not None else ""))
         if len(samples) > self.capacity:
             raise ProgramError("BadOutOfRange", f"{len(samples)} samples > capacity {self.capacity}")
         recipe = self.parse_properties(template_id, properties)
+        self._validate(recipe, samples)
+        if self.active is not None or self.state != UnitState.STOPPED or self.offline_until is not None:
+            raise ProgramError("BadInvalidState", f"{self.name} is {self.state.value}"
+                               + (" (not available)" if self.offline_until is not None else ""))
         self.run_count += 1
         faults = list(dict.fromkeys(self.pending_faults + (
             [self._run_faults[self.run_count]] if self.run_count in self._run_faults else [])))
@@ -304,6 +311,9 @@ class Device:
         self._set_state(UnitState.STOPPED if ok else UnitState.ABORTED, tg)
 
     # ----- per kind ----------------------------------------------------------------------
+    def _validate(self, recipe: dict, samples: list[str]) -> None:
+        """Content checks of a start that do not depend on the state (ProgramError when refused)."""
+
     def _prepare(self, run: Run, recipe: dict) -> None:
         raise ProgramError("BadNotSupported", "no programs")
 
@@ -351,14 +361,20 @@ class PressDevice(Device):
     def _convert_properties(self, props: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in props.items():
-            try:
-                x = float(v)
-            except ValueError:
-                raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not a decimal number") from None
+            if not DECIMAL.fullmatch(v):
+                raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not a plain decimal number")
+            x = float(v)
             if not np.isfinite(x):
                 raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not finite")
             out[k] = x
         return out
+
+    def property_limits(self) -> list[tuple[str, float, float]]:
+        """The press's recipe limits (plant.press.check_recipe; rates and pressure must exceed 0)."""
+        sp = self.spec
+        return [("target_pressure_mpa", 0.0, sp.max_pressure_mpa), ("ramp_rate_mpa_s", 0.0, sp.max_ramp_rate_mpa_s),
+                ("hold_s", 0.0, sp.max_hold_s), ("temperature_c", sp.min_temperature_c, sp.max_temperature_c),
+                ("decompression_rate_mpa_s", 0.0, sp.max_decompression_rate_mpa_s)]
 
     def recipe_from(self, recipe: dict) -> Recipe:
         """Validated recipe within the press's limits."""
@@ -372,6 +388,9 @@ class PressDevice(Device):
         except RecipeError as exc:
             raise ProgramError("BadOutOfRange", str(exc)) from exc
         return rec
+
+    def _validate(self, recipe: dict, samples: list[str]) -> None:
+        self.recipe_from(recipe)
 
     def _prepare(self, run: Run, recipe: dict) -> None:
         rec = self.recipe_from(recipe)
