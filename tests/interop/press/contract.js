@@ -1,41 +1,56 @@
-// Names of docs/opcua.md (the published contract) that the JS press implements. Written from
-// the document only; section numbers in comments refer to docs/opcua.md.
+// Names and rules of docs/opcua.md 1.0 (the published contract) that the JS press implements.
+// Written from the document alone; section and rule numbers (N2, P2, R3, ...) refer to it.
 "use strict";
 
+const VERSION = "1.0";
 const NS = {
   DI: "http://opcfoundation.org/UA/DI/",
+  AMB: "http://opcfoundation.org/UA/AMB/",
   MACHINERY: "http://opcfoundation.org/UA/Machinery/",
   LADS: "http://opcfoundation.org/UA/LADS/",
-  PLANT: "urn:twin:plant",
+  PLANT: "urn:twin:plant", // N2: instance names and extensions
 };
 
-// Flags that make a deliberately non-conforming press for the probe's negative tests.
-const BROKEN_FLAGS = ["no_units", "early_result", "no_start_program", "base_object_device"];
+const UNIT = "PressChamber"; // 4.2
+const TEMPLATE = "PressCycle"; // 4.2, 4.4
+const REQUIRED_KEYS = ["target_pressure_mpa", "ramp_rate_mpa_s", "hold_s", "temperature_c",
+  "decompression_rate_mpa_s"]; // 4.4
 
-module.exports = { NS, BROKEN_FLAGS };
+// 7: press phase codes (CurrentStepNumber = code + 1, EstimatedStepNumbers = 6)
+const PHASES = ["Loading", "Heating", "Ramping", "Holding", "Decompressing", "Unloading"];
 
-const UNIT = "PressChamber";
-const TEMPLATE = "PressCycle";
-const TRACE = "Trace";
-const DEFAULT_RECIPE = { target_pressure_mpa: 300, ramp_rate_mpa_s: 5, hold_s: 60, temperature_c: 25,
-  decompression_rate_mpa_s: 10 };
-const POSITIVE_KEYS = ["target_pressure_mpa", "ramp_rate_mpa_s", "hold_s", "decompression_rate_mpa_s"];
+// 4.1, 5.2: FunctionalUnitState and MachineryItemState names
+const STATES = { STOPPED: "Stopped", RUNNING: "Running", STOPPING: "Stopping", ABORTING: "Aborting",
+  ABORTED: "Aborted", CLEARING: "Clearing" };
+const ITEM = { NOT_AVAILABLE: "NotAvailable", OUT_OF_SERVICE: "OutOfService", EXECUTING: "Executing",
+  NOT_EXECUTING: "NotExecuting" };
+const OUTCOMES = { COMPLETED: "Completed", STOPPED: "Stopped", ABORTED: "Aborted", FAULT: "Fault" };
 
-/** [browse name, unit, value] of the Result VariableSet's measured values. */
-function resultVariables(m) {
+// X4: fault kinds a PressChamber accepts on a test endpoint
+const FAULT_KINDS = ["leak", "overpressure", "heater", "comm_loss"];
+
+// Deliberately non-conforming variants for the probe's negative tests (never on by default).
+const BROKEN_FLAGS = [
+  "no_units", // F2 violated: no EngineeringUnits on function variables
+  "early_result", // R1 violated: the Result exists while the run is still Running
+  "no_start_program", // 4.2 violated: no StartProgram method
+  "base_object_device", // 4.1 violated: the device is a BaseObjectType, not a LADSDeviceType
+];
+
+/** R3: [browse name, UNECE unit (null: none), value] of a press Result's VariableSet numbers. */
+function pressVariables(m) {
   return [
-    ["PeakPressure", "megapascal", m.peak_pressure_mpa],
-    ["HoldPressure", "megapascal", m.hold_pressure_mpa],
-    ["CellPressures", "megapascal", m.cell_pressures_mpa],
-    ["PressureCV", null, m.pressure_cv],
-    ["HoldDuration", "second", m.hold_s],
-    ["MeanTemperature", "degree_celsius", m.mean_temperature_c],
+    ["Duration_s", "second", m.duration_s],
+    ["PeakPressure_MPa", "megapascal", m.peak_mpa],
+    ["HoldPressureMean_MPa", "megapascal", m.hold_mean_mpa],
+    ["HoldPressureStd_MPa", "megapascal", m.hold_std_mpa],
+    ["PressureCV", "dimensionless", m.pressure_cv],
+    ["HoldDuration_s", "second", m.hold_s],
+    ["MeanTemperature_C", "degree_celsius", m.mean_temp_c],
+    ["CellPressures_MPa", "megapascal", m.cell_pressures_mpa],
+    ["CellPressureCV", "dimensionless", m.cell_cv],
   ];
 }
 
-/** The trace value: samples of (t, pressure, temperature, phase). */
-function trace(run) {
-  return run.trace.map((s) => [s.t_s, s.pressure_mpa, s.temperature_c, s.phase]);
-}
-
-Object.assign(module.exports, { UNIT, TEMPLATE, TRACE, DEFAULT_RECIPE, POSITIVE_KEYS, resultVariables, trace });
+module.exports = { VERSION, NS, UNIT, TEMPLATE, REQUIRED_KEYS, PHASES, STATES, ITEM, OUTCOMES, FAULT_KINDS,
+  BROKEN_FLAGS, pressVariables };

@@ -15,6 +15,22 @@ const C = require("./contract");
 const NODESET_FILES = ["Opc.Ua.Di.NodeSet2.xml", "Opc.Ua.AMB.NodeSet2.xml", "Opc.Ua.Machinery.NodeSet2.xml",
   "Opc.Ua.LADS.NodeSet2.xml"];
 
+const DEVICE_DEFAULTS = { capacity_cells: 8, max_pressure_mpa: 600, max_rate_mpa_s: 50, max_hold_s: 7200,
+  min_temperature_c: 10, max_temperature_c: 150, untrusted: [] };
+
+/** P2: node-opcua answers a wrong-type argument with an overall BadTypeMismatch; the contract
+ * wants BadInvalidArgument with BadTypeMismatch per offending argument. */
+function argumentStatusPerContract() {
+  const mod = require("node-opcua-address-space/dist/source/helpers/argument_list");
+  const { StatusCodes } = require("node-opcua");
+  const verify = mod.verifyArguments_ArgumentList;
+  mod.verifyArguments_ArgumentList = (...a) => {
+    const r = verify(...a);
+    if (r.statusCode === StatusCodes.BadTypeMismatch) r.statusCode = StatusCodes.BadInvalidArgument;
+    return r;
+  };
+}
+
 function fail(msg) {
   process.stderr.write(`pressjs: ${msg}\n`);
   process.exit(2);
@@ -39,10 +55,18 @@ function loadConfig(file) {
   cfg.time_scale = cfg.time_scale || 1;
   cfg.seed = cfg.seed || 1;
   cfg.trusted_certs = cfg.trusted_certs || [];
+  cfg.test_endpoints = Boolean(cfg.test_endpoints);
+  cfg.comm_loss_offline_s = cfg.comm_loss_offline_s ?? 1.0;
+  cfg.devices = cfg.devices.map((d) => ({ ...DEVICE_DEFAULTS, ...d }));
+  for (const d of cfg.devices) {
+    if (!d.name || typeof d.name !== "string") fail("config: devices[].name must be a non-empty string");
+    if (!(Number.isInteger(d.capacity_cells) && d.capacity_cells > 0)) fail(`config: ${d.name}.capacity_cells must be a positive integer`);
+  }
   return cfg;
 }
 
 async function main() {
+  argumentStatusPerContract();
   const cfg = loadConfig(process.argv[2]);
   const files = NODESET_FILES.map((f) => path.join(cfg.nodesets_dir, f));
   for (const f of files) if (!fs.existsSync(f)) fail(`nodeset missing: ${f}`);
@@ -60,6 +84,7 @@ async function main() {
   });
   await server.initialize();
   const as = server.engine.addressSpace;
+  as.registerNamespace(C.NS.PLANT);
   const devices = cfg.devices.map((d, i) => buildDevice(as, d, { ...cfg, seed: cfg.seed + i }));
   await server.start();
   const stop = async () => {
