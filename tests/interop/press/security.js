@@ -4,6 +4,7 @@
 "use strict";
 const crypto = require("crypto");
 const fs = require("fs");
+const os = require("os");
 const path = require("path");
 const {
   OPCUACertificateManager, SecurityPolicy, MessageSecurityMode, WellKnownRoles, makeRoles,
@@ -41,7 +42,7 @@ function userManager(users) {
 
 /** The server's certificate manager: nothing unknown is accepted; `trusted` DER/PEM files
  * (the twin's client certificate) are copied into trusted/certs before start. */
-async function certificateManager(pkiDir, trusted) {
+async function certificateManager(pkiDir, trusted, applicationUri, host) {
   const dest = path.join(pkiDir, "trusted", "certs");
   fs.mkdirSync(dest, { recursive: true });
   for (const file of trusted) {
@@ -49,6 +50,11 @@ async function certificateManager(pkiDir, trusted) {
   }
   const cm = new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: false });
   await cm.initialize();
+  const own = path.join(pkiDir, "own", "certs", "certificate.pem");
+  if (!fs.existsSync(own)) { // S4: ApplicationUri = the server's, SubjectAltName names the endpoint host
+    await cm.createSelfSignedCertificate({ applicationUri, subject: "/CN=pressjs/O=anodeless-twin tests",
+      dns: [os.hostname()], ip: [host], startDate: new Date(Date.now() - 60000), validity: 365, outputFile: own });
+  }
   return cm;
 }
 

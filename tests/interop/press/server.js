@@ -15,6 +15,7 @@ const C = require("./contract");
 const NODESET_FILES = ["Opc.Ua.Di.NodeSet2.xml", "Opc.Ua.AMB.NodeSet2.xml", "Opc.Ua.Machinery.NodeSet2.xml",
   "Opc.Ua.LADS.NodeSet2.xml"];
 
+const APP_URI = "urn:pressjs:server";
 const DEVICE_DEFAULTS = { capacity_cells: 8, max_pressure_mpa: 600, max_rate_mpa_s: 50, max_hold_s: 7200,
   min_temperature_c: 10, max_temperature_c: 150, untrusted: [] };
 
@@ -75,10 +76,10 @@ async function main() {
     hostname: cfg.host,
     port: cfg.port,
     nodeset_filename: [nodesets.standard, ...files],
-    serverCertificateManager: await security.certificateManager(cfg.pki_dir, cfg.trusted_certs),
+    serverCertificateManager: await security.certificateManager(cfg.pki_dir, cfg.trusted_certs, APP_URI, cfg.host),
     userManager: security.userManager(cfg.users),
     ...security.endpointOptions(cfg.policies),
-    serverInfo: { applicationUri: "urn:pressjs:server", productUri: "urn:pressjs", applicationName: { text: "pressjs" } },
+    serverInfo: { applicationUri: APP_URI, productUri: "urn:pressjs", applicationName: { text: "pressjs" } },
     buildInfo: { productName: "pressjs", manufacturerName: "anodeless-twin tests", softwareVersion: "1.0.0" },
     maxConnectionsPerEndpoint: 50,
   });
