@@ -49,7 +49,10 @@ def start_variants(session: DeviceSession, template: str, recipe: dict[str, floa
 
 async def _call(session: DeviceSession, up: Path, args: list[ua.Variant]) -> tuple[str, list[Any]]:
     obj, method = join(up, v.UNIT_STATE), join(up, v.UNIT_START_PROGRAM)
-    return (await session.call_many([(obj, method, args)], retry=False))[0]
+    try:
+        return (await session.call_many([(obj, method, args)], retry=False))[0]
+    except DeviceRefused as exc:  # e.g. no StartProgram to call (BadNoMatch)
+        return exc.status, []
 
 
 async def _state(nodes: Nodes, up: Path) -> str:

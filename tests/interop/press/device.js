@@ -101,7 +101,7 @@ function buildDevice(as, spec, cfg) {
   const mach = nsIndex(as, C.NS.MACHINERY);
   const plantNs = as.getNamespace(C.NS.PLANT);
   const plant = plantNs.index;
-  const broken = cfg.broken;
+  const broken = new Set([...cfg.broken, ...(spec.broken || [])]); // per device, for the probe's tests
   const deviceSet = as.rootFolder.objects.getFolderElementByName("DeviceSet", di);
   if (!deviceSet) throw new Error("DI DeviceSet missing");
   const opts = { browseName: { name: spec.name, namespaceIndex: plant }, componentOf: deviceSet,

@@ -62,6 +62,8 @@ function loadConfig(file) {
   for (const d of cfg.devices) {
     if (!d.name || typeof d.name !== "string") fail("config: devices[].name must be a non-empty string");
     if (!(Number.isInteger(d.capacity_cells) && d.capacity_cells > 0)) fail(`config: ${d.name}.capacity_cells must be a positive integer`);
+    const bad = (d.broken || []).filter((b) => !C.BROKEN_FLAGS.includes(b));
+    if (bad.length) fail(`config: ${d.name}.broken: unknown flag(s) ${bad.join(", ")}`);
   }
   return cfg;
 }
