@@ -2,8 +2,9 @@
 
 Roles: ``operator`` may write setpoints and call methods (start programs); ``viewer`` and
 anonymous sessions may browse, read and subscribe. The mapping onto asyncua: operators
-get ``UserRole.User``, viewers and anonymous ``UserRole.Anonymous``; ``PlantRuleset``
-gives Anonymous every read-type request but not Write or Call. Nobody gets Admin.
+get ``UserRole.User``, viewers and anonymous ``UserRole.Anonymous``; ``PlantRuleset`` lets
+every role send requests and the role is checked per method and per writable node
+(plant.lads.access). Nobody gets Admin.
 
 Add a user:  ``python -m plant.security USERS.yaml NAME --role operator`` (asks for the password).
 """
@@ -87,17 +88,17 @@ class PlantUserManager:
         return User(role=role, name=username)
 
 
-_WRITE_CALL = {ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary),
-               ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)}
-
-
 class PlantRuleset(PermissionRuleset):
-    """Operators: every session-level request. Viewers/anonymous: all but Write and Call."""
+    """Every session-level request for operators, viewers and anonymous sessions; nothing for Admin.
+
+    Write and Call pass this service-level check for every role: the role is checked per node and
+    per method (plant.lads.access: value setters and ``@guarded`` handlers), so a refused call is a
+    CallMethodResult with BadUserAccessDenied (docs/opcua.md S2) and only TargetValue nodes are
+    writable at all."""
 
     def __init__(self) -> None:
         user_ids = {ua.NodeId(i) for i in USER_TYPES}
-        self._allowed = {UserRole.User: user_ids, UserRole.Anonymous: user_ids - _WRITE_CALL,
-                         UserRole.Admin: set()}
+        self._allowed = {UserRole.User: user_ids, UserRole.Anonymous: user_ids, UserRole.Admin: set()}
 
     def check_validity(self, user: User, action_type_id: ua.NodeId, body: Any) -> bool:
         """True if ``user`` may send a request of this type."""
