@@ -66,7 +66,7 @@ class Connection(_Model):
     backoff_max_s: float = Field(default=5.0, gt=0, description="longest wait between reconnection attempts")
     give_up_s: float = Field(default=60.0, gt=0,
                              description="wall time without a usable connection after which a cycle is quarantined")
-    poll_s: float = Field(default=1.0, gt=0, description="wall interval of the fallback result read when the "
+    poll_s: float = Field(default=0.5, gt=0, description="wall interval of the fallback result read when the "
                                                       "subscription to the unit's state says nothing")
     disposition_retry_s: float = Field(default=2.0, gt=0,
                                        description="wall interval between delivery attempts of undelivered decisions")
@@ -92,6 +92,9 @@ class Binding(_Model):
                                              description="nominal program duration (device seconds) when the "
                                                          "device's template gives no EstimatedRuntime")
     sampling_ms: float = Field(default=50.0, gt=0, description="requested sampling interval of the unit's state")
+    completion: Literal["subscription", "polling"] = Field(
+        default="subscription", description="how the end of a program is seen: a subscription to the unit's state "
+                                            "(polling every poll_s only as a fallback), or polling alone")
     send_true_surface: bool = Field(
         default=True, description="metrology only: tell an emulated profilometer the cell's true surface "
                                   "(turn off for a real instrument)")

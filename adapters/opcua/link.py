@@ -55,6 +55,7 @@ class DeviceRun:
     held_s: float = 0.0  # wall time the cells waited because starts failed (nothing pressed)
     start_failures: int = 0
     completion_ms: float = math.nan  # wall delay from the Result's Stopped time to the twin having it
+    start_ms: float = math.nan  # wall round trip of the StartProgram call that started the run
 
 
 @dataclass
@@ -178,7 +179,7 @@ class HardwareLink:
         await asyncio.gather(*(b.session.connect() for b in self.bound.values()))
         await asyncio.gather(*(check_device(b) for b in self.bound.values()))
         for b in self.bound.values():
-            if b.nodes is not None:  # subscribe to the unit's state once, before the first run
+            if b.nodes is not None and b.binding.completion == "subscription":  # once, before the first run
                 await b.session.watch(b.nodes.state, b.binding.sampling_ms)
 
     async def close(self) -> None:

@@ -80,11 +80,12 @@ async def run_program(link: HardwareLink, b: Bound, run: DeviceRun, properties: 
     t_start = time.monotonic()
     try:
         run.run_id, instance = await _hold_start(link, b, run, template, properties, attempt)
+        run.start_ms = attempt.start_ms
         t_start = time.monotonic()
         expected = await estimated_wall_s(session, nodes) or b.nominal_s / link.time_scale
         deadline = t_start + b.binding.cycle_timeout_factor * expected + conn.give_up_s
         readings = await wait_result(session, nodes, run.run_id, instance, deadline, conn.poll_s,
-                                     b.binding.sampling_ms)
+                                     b.binding.sampling_ms, b.binding.completion == "subscription")
     except CycleLost as exc:
         run.status, run.problem = "Lost", str(exc)
         return None

@@ -23,7 +23,7 @@ from adapters.opcua.linklog import (NOT_FOUND, ConfigurationRefused, DeviceRefus
                                     Reading)
 from adapters.opcua.paths import Path, join, substitute
 from adapters.opcua.profiles import Profile, Program, to_device, to_twin
-from adapters.opcua.session import DeviceSession
+from adapters.opcua.session import DeviceSession, Watch
 
 log = logging.getLogger(__name__)
 LADS_NS = "http://opcfoundation.org/UA/LADS/"
@@ -134,6 +134,7 @@ class StartAttempt:
     tries: int = 0
     refusals: int = 0  # starts refused with a retryable status (nothing started)
     held_since: float | None = None  # monotonic time of the first failed start
+    start_ms: float = float("nan")  # round trip of the accepted call
 
 
 async def start_program(session: DeviceSession, nodes: ProgramNodes, template: str, properties: Mapping[str, Any],
@@ -157,7 +158,9 @@ async def start_program(session: DeviceSession, nodes: ProgramNodes, template: s
         attempt.tries += 1
         try:
             attempt.sent_to = instance
+            t0 = time.perf_counter()
             out = await session.method(nodes.start_object, nodes.start_method, *args, retry=False)
+            attempt.start_ms = 1e3 * (time.perf_counter() - t0)
             attempt.sent_to = None
             return str(out[0]), instance
         except LinkLost as exc:
@@ -248,11 +251,12 @@ def state_name(r: Reading | None) -> str | None:
 
 
 async def wait_result(session: DeviceSession, nodes: ProgramNodes, run_id: str, instance: str,
-                      deadline: float, fallback_poll_s: float, sampling_ms: float = 50.0) -> dict[str, Reading]:
+                      deadline: float, fallback_poll_s: float, sampling_ms: float = 50.0,
+                      subscribe: bool = True) -> dict[str, Reading]:
     """The Result of `run_id` once final: woken by the unit's state (subscribed), read again
     every `fallback_poll_s` when no notification comes; CycleLost when the device restarted
     or nothing final is there by `deadline`."""
-    watch = await session.watch(nodes.state, sampling_ms)
+    watch = await session.watch(nodes.state, sampling_ms) if subscribe else Watch(nodes.state, sampling_ms)
     running = nodes.section.running_states
     poll = True  # the first look does not wait for a notification
     while True:
