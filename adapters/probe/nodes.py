@@ -116,3 +116,20 @@ class Nodes:
             dt = await self.browse_name(a.DataType)
             out.append(Arg(a.Name, dt, a.ValueRank))
         return out
+
+
+def strings_of(struct: Any, fields: int) -> list[str] | None:
+    """The String fields of an all-String LADS structure (KeyValueType, SampleInfoType), from a
+    decoded object or from the raw ExtensionObject when the client has no class for it."""
+    import io
+
+    from asyncua.ua.ua_binary import Primitives
+
+    if isinstance(struct, ua.ExtensionObject):
+        try:
+            data = io.BytesIO(bytes(struct.Body or b""))
+            return [Primitives.String.unpack(data) or "" for _ in range(fields)]
+        except Exception:  # noqa: BLE001  (not the structure we expect)
+            return None
+    names = [f for f in ("Key", "Value", "ContainerId", "SampleId", "Position", "CustomData") if hasattr(struct, f)]
+    return [str(getattr(struct, f) or "") for f in names[:fields]] if names else None

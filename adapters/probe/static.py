@@ -13,7 +13,7 @@ from adapters import vocabulary as v
 from adapters.opcua.paths import Path, join, render
 from adapters.opcua.profiles import Profile
 from adapters.opcua.programs import ProgramNodes
-from adapters.probe.nodes import Nodes
+from adapters.probe.nodes import Nodes, strings_of
 from adapters.probe.report import ProbeReport
 
 NAMESPACES = (v.DI_NS, v.AMB_NS, v.MACHINERY_NS, v.LADS_NS, v.PLANT_NS)
@@ -186,7 +186,8 @@ async def _check_unit(report: ProbeReport, nodes: Nodes, device: str, unit: v.Un
                repr(tmpl_id.value), device)
     required = set(keys.value or []) if keys.good else None
     sent = set(v.REQUIRED_KEYS[template]) | set(v.OPTIONAL_KEYS[template])
-    default_keys = {kv.Key for kv in (defaults.value or [])} if defaults.good else set()
+    pairs = [strings_of(kv, 2) for kv in (defaults.value or [])] if defaults.good else []
+    default_keys = {p[0] for p in pairs if p}
     ok_keys = required is not None and required <= sent and set(v.REQUIRED_KEYS[template]) <= required | default_keys
     report.add("4.4", f"{template.value}: RequiredPropertyKeys/DefaultProperties cover what the twin sends", ok_keys,
                f"required {sorted(required or [])}, defaults {sorted(default_keys)}; twin sends {sorted(sent)}", device)
