@@ -178,12 +178,13 @@ class Device:
                                f"unknown ProgramTemplateId {template_id!r}; known {list(self.templates)}")
         if len(set(samples)) != len(samples):
             raise ProgramError("BadInvalidArgument", "SampleIds must be unique within a program")
-        if self.active is not None or self.state != UnitState.STOPPED or self.offline_until is not None:
-            raise ProgramError("BadInvalidState", f"{self.name} is {self.state.value}"
-                               + (" (not available)" if self.offline_until is not None else ""))
         if len(samples) > self.capacity:
             raise ProgramError("BadOutOfRange", f"{len(samples)} samples > capacity {self.capacity}")
         recipe = self.parse_properties(template_id, properties)
+        self._validate(recipe, samples)
+        if self.active is not None or self.state != UnitState.STOPPED or self.offline_until is not None:
+            raise ProgramError("BadInvalidState", f"{self.name} is {self.state.value}"
+                               + (" (not available)" if self.offline_until is not None else ""))
         self.run_count += 1
         faults = list(dict.fromkeys(self.pending_faults + (
             [self._run_faults[self.run_count]] if self.run_count in self._run_faults else [])))
@@ -304,6 +305,9 @@ class Device:
         self._set_state(UnitState.STOPPED if ok else UnitState.ABORTED, tg)
 
     # ----- per kind ----------------------------------------------------------------------
+    def _validate(self, recipe: dict, samples: list[str]) -> None:
+        """Content checks of a start that do not depend on the state (ProgramError when refused)."""
+
     def _prepare(self, run: Run, recipe: dict) -> None:
         raise ProgramError("BadNotSupported", "no programs")
 
@@ -372,6 +376,9 @@ class PressDevice(Device):
         except RecipeError as exc:
             raise ProgramError("BadOutOfRange", str(exc)) from exc
         return rec
+
+    def _validate(self, recipe: dict, samples: list[str]) -> None:
+        self.recipe_from(recipe)
 
     def _prepare(self, run: Run, recipe: dict) -> None:
         rec = self.recipe_from(recipe)

@@ -178,9 +178,16 @@ class ProfilometerDevice(Device):
             raise ProgramError("BadInvalidArgument", f"{TRUE_SURFACES_KEY} must be a JSON object")
         return {"true": given}
 
-    def _prepare(self, run: Run, recipe: dict) -> None:
-        if not run.samples:
+    def _validate(self, recipe: dict, samples: list[str]) -> None:
+        if not samples:
             raise ProgramError("BadInvalidArgument", "MeasureCollector needs at least one sample")
+        given = recipe.get("true", {})
+        for sid in samples:
+            t = given.get(sid)
+            if t is not None and (not isinstance(t, dict) or set(t) != set(MEASURE_KEYS)):
+                raise ProgramError("BadInvalidArgument", f"true surface of {sid} needs {MEASURE_KEYS}")
+
+    def _prepare(self, run: Run, recipe: dict) -> None:
         given = recipe.get("true", {})
         trues = []
         for sid in run.samples:

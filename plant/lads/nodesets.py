@@ -2,7 +2,8 @@
 
 The first server of a process initialises the standard address space and imports the four files
 (a few seconds); its address space is then kept as a snapshot and every later server of the
-process starts from a fork of it (tens of milliseconds), with the same namespace indices.
+process starts from a lazy fork of it (each node copied when first used), with the same
+namespace indices.
 
 Two repairs after the LADS import (asyncua 2.1, non-strict mode): the DataTypeEncoding objects of
 KeyValueType and SampleInfoType are dropped (the "Default JSON" ones carry no parent, and the
@@ -17,10 +18,11 @@ import logging
 import copy
 import time
 from pathlib import Path
-from typing import Any
+from collections.abc import MutableMapping
+from typing import Any, Iterator
 
 from asyncua import Server, ua
-from asyncua.server.address_space import AttributeValue, NodeData
+from asyncua.server.address_space import AttributeValue, NodeData, ViewService
 
 from adapters.vocabulary import (AMB_NS, DI_NS, KEY_VALUE_BINARY_ENCODING, KEY_VALUE_TYPE, LADS_NS,
                                  MACHINERY_NS, SAMPLE_INFO_BINARY_ENCODING, SAMPLE_INFO_TYPE)
@@ -38,9 +40,30 @@ _snapshot_uris: list[str] = []
 load_seconds: list[float] = []  # wall seconds of each load in this process (first one imports)
 
 
+def _cache_reference_subtypes() -> None:
+    """Memoise asyncua's browse filter "is reference type B a subtype of A" per server (it walks the
+    reference type tree for every reference of every browse: most of an instantiation's time).
+    The reference type hierarchy does not change after the nodesets are loaded."""
+    if getattr(ViewService, "_plant_cached", False):
+        return
+    orig = ViewService._suitable_reftype
+
+    def suitable(self: ViewService, ref1: ua.NodeId, ref2: ua.NodeId, subtypes: bool) -> bool:
+        cache = self.__dict__.setdefault("_plant_reftype_cache", {})
+        key = (ref1, ref2, subtypes)
+        hit = cache.get(key)
+        if hit is None:
+            hit = cache[key] = orig(self, ref1, ref2, subtypes)
+        return hit
+
+    ViewService._suitable_reftype = suitable  # type: ignore[method-assign]
+    ViewService._plant_cached = True  # type: ignore[attr-defined]
+
+
 async def init_with_nodesets(server: Server) -> None:
     """``server.init()`` plus the four nodesets, from the process snapshot when there is one."""
     global _snapshot, _snapshot_uris
+    _cache_reference_subtypes()
     t0 = time.perf_counter()
     if _snapshot is None:
         await server.init()
@@ -60,7 +83,7 @@ async def init_with_nodesets(server: Server) -> None:
         template = _snapshot
 
         async def load_snapshot(shelf_file: Any = None) -> None:
-            iserver.aspace._nodes = _fork(template)
+            iserver.aspace._nodes = ForkDict(template)  # type: ignore[assignment]
 
         async def no_fixes() -> None:  # already in the snapshot
             return None
@@ -76,20 +99,61 @@ async def init_with_nodesets(server: Server) -> None:
     load_seconds.append(time.perf_counter() - t0)
 
 
+def _fork_node(nd: NodeData) -> NodeData:
+    """A NodeData a server may mutate: fresh attribute holders and reference list, without callbacks,
+    sharing the (replaced, never mutated) DataValues except lists."""
+    n = NodeData(nd.nodeid)
+    for attr, av in nd.attributes.items():
+        value = av.value
+        if value is not None and value.Value is not None and isinstance(value.Value.Value, list):
+            value = copy.deepcopy(value)
+        n.attributes[attr] = AttributeValue(value)  # type: ignore[arg-type]
+    n.references = list(nd.references)
+    return n
+
+
+class ForkDict(MutableMapping):
+    """The nodes of one server: a node of the template is forked the first time it is accessed, so
+    a server pays only for the nodes it touches."""
+
+    def __init__(self, template: dict) -> None:
+        self.template = template
+        self.cache: dict = {}
+        self.deleted: set = set()
+
+    def __getitem__(self, key: Any) -> NodeData:
+        try:
+            return self.cache[key]
+        except KeyError:
+            if key in self.deleted:
+                raise
+            node = self.cache[key] = _fork_node(self.template[key])
+            return node
+
+    def __setitem__(self, key: Any, value: NodeData) -> None:
+        self.cache[key] = value
+        self.deleted.discard(key)
+
+    def __delitem__(self, key: Any) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.cache.pop(key, None)
+        self.deleted.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.cache or (key in self.template and key not in self.deleted)
+
+    def __iter__(self) -> Iterator:
+        yield from list(self.cache)
+        yield from (k for k in list(self.template) if k not in self.cache and k not in self.deleted)
+
+    def __len__(self) -> int:
+        return len(self.cache) + sum(1 for k in self.template if k not in self.cache and k not in self.deleted)
+
+
 def _fork(nodes: Any) -> dict:
-    """A copy of an address space's nodes that a server may mutate: fresh NodeData, AttributeValue
-    and reference lists (without method or value callbacks), sharing the immutable DataValues."""
-    out = {}
-    for key, nd in nodes.items():
-        n = NodeData(nd.nodeid)
-        for attr, av in nd.attributes.items():
-            dv = av.value
-            if dv is not None and dv.Value is not None and isinstance(dv.Value.Value, list):
-                dv = copy.deepcopy(dv)
-            n.attributes[attr] = AttributeValue(dv)  # type: ignore[arg-type]
-        n.references = list(nd.references)
-        out[key] = n
-    return out
+    """A full copy of an address space's nodes (the template later servers fork from)."""
+    return {key: _fork_node(nd) for key, nd in nodes.items()}
 
 
 async def _repair_encodings(server: Server) -> None:

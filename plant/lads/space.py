@@ -290,7 +290,7 @@ class LadsSpace:
         for dup in await op.get_children(refs=ua.ObjectIds.Organizes):
             name = (await dup.read_browse_name()).to_string()
             if name in own and dup.nodeid != own[name].nodeid:
-                await self.server.delete_nodes([dup], recursive=True)
+                self.drop_subtree(dup.nodeid, op.nodeid)
                 await op.add_reference(own[name].nodeid, ua.ObjectIds.Organizes, forward=True, bidirectional=False)
 
     host: Any = None  # the DeviceServer (for value setters); set by the host before build
@@ -385,11 +385,32 @@ class LadsSpace:
         await self.stamp(nodes, now)
         self.result_nodes[res.run_id] = r.nodeid
 
+    def drop_subtree(self, root: ua.NodeId, parent: ua.NodeId) -> int:
+        """Delete ``root`` and the project-namespace nodes below it, and ``parent``'s references to it.
+        (asyncua's delete_nodes scans the whole address space for every node: seconds per Result.)
+        Only the parent refers to such a subtree: TypeDefinition references are forward only."""
+        nodes = self.server.iserver.aspace._nodes
+        idx = self.ns[v.PLANT_NS]
+        todo, gone = [root], set()
+        while todo:
+            nid = todo.pop()
+            nd = nodes.get(nid)
+            if nid in gone or nd is None:
+                continue
+            gone.add(nid)
+            todo += [r.NodeId for r in nd.references if r.IsForward and r.NodeId.NamespaceIndex == idx
+                     and r.ReferenceTypeId != ua.NodeId(ua.ObjectIds.HasTypeDefinition)]
+        for nid in gone:
+            del nodes[nid]
+        pd = nodes[parent]
+        pd.references = [r for r in pd.references if r.NodeId not in gone]
+        return len(gone)
+
     async def remove_result(self, run_id: str) -> None:
         """Prune a Result (docs/opcua.md R5)."""
         nodeid = self.result_nodes.pop(run_id, None)
-        if nodeid is not None:
-            await self.server.delete_nodes([self.server.get_node(nodeid)], recursive=True)
+        if nodeid is not None and self.result_set is not None:
+            self.drop_subtree(nodeid, self.result_set.nodeid)
 
     async def write_dispositions(self, res: RunResult, now: float) -> None:
         """plant:Dispositions of a Result."""

@@ -121,10 +121,10 @@ async def start(client: Any, device: str, template: str, props: dict | list, job
     return await call(sm.call_method(meth, template, key_values(props), job, task, sample_infos(samples)))
 
 
-async def method(client: Any, device: str, path: v.Path, *args: Any) -> Any:
-    """Call the method at ``path`` (below the unit) on its parent object."""
-    parent = await node(client, device, path[:-1])
-    return await call(parent.call_method(await node(client, device, path), *args))
+async def method(client: Any, device: str, path: v.Path, *args: Any, on_unit: bool = True) -> Any:
+    """Call the method at ``path`` (below the unit, or the device) on its parent object."""
+    parent = await node(client, device, path[:-1], on_unit=on_unit)
+    return await call(parent.call_method(await node(client, device, path, on_unit=on_unit), *args))
 
 
 async def unit_state(client: Any, device: str) -> str:
@@ -154,7 +154,7 @@ async def wait_result(client: Any, device: str, run_id: str, timeout_s: float = 
     for ch in await call((await resolve(client, v.RESULT_VARIABLE_SET, res)).get_children()):
         out[(await call(ch.read_browse_name())).Name] = await call(ch.read_value())
     for path in (v.RESULT_DISPOSITIONS, v.RESULT_JOB_ID, v.RESULT_TASK_ID, v.RESULT_RUN_ID, v.RESULT_SAMPLES,
-                 v.RESULT_PROPERTIES, v.RESULT_STARTED, v.RESULT_TOTAL_RUNTIME):
+                 v.RESULT_PROPERTIES, v.RESULT_STARTED, v.RESULT_TOTAL_RUNTIME, (v.lads("User"),)):
         out[path[-1].name] = await call((await resolve(client, path, res)).read_value())
     return out
 

@@ -220,6 +220,13 @@ def test_result_absent_until_final_and_target_value_owned_by_the_run(plant):
             with pytest.raises(ua.UaStatusCodeError) as err:
                 await call(tv.write_value(ua.Variant(100.0, ua.VariantType.Double)))
             assert err.value.code == ua.StatusCodes.BadInvalidState
+            # while Running: content errors are still named (P2), a valid start is BadInvalidState (P3)
+            for props, code in ((dict(recipe, bogus=1.0), ua.StatusCodes.BadInvalidArgument),
+                                (dict(recipe, target_pressure_mpa=5000.0), ua.StatusCodes.BadOutOfRange),
+                                (recipe, ua.StatusCodes.BadInvalidState)):
+                with pytest.raises(ua.UaStatusCodeError) as err:
+                    await start(c, "UniPress-1", "PressCycle", props, f"job-busy-{code}", ["y"])
+                assert err.value.code == code
             await wait_result(c, "UniPress-1", rid)
     run(go())
 
