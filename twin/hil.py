@@ -237,8 +237,11 @@ class PlantEquipment:
                 raise HilSetupError(str(exc)) from exc
             outbox.start()
             line.start()
-            await env.run(until=scenario.run.duration_h)
-            drained = await self._drain(env, line, hw.drain_limit_h) if hw.drain else False
+            try:
+                await link.guard(env.run(until=scenario.run.duration_h))
+                drained = await link.guard(self._drain(env, line, hw.drain_limit_h)) if hw.drain else False
+            except ConfigurationRefused as exc:
+                raise HilSetupError(str(exc)) from exc
             kpis = line.kpis()
         finally:
             await env.aclose()

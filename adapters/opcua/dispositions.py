@@ -21,7 +21,8 @@ from asyncua import ua
 
 from adapters.opcua.link import HardwareLink
 from adapters.opcua.paths import join
-from adapters.opcua.linklog import LINK_STATUS_NAMES, ConfigurationRefused, DeviceRefused, DeviceUnavailable, LinkLost
+from adapters.opcua.linklog import (LINK_STATUS_NAMES, ConfigurationRefused, DeviceRefused, DeviceUnavailable,
+                                    LinkLost, wait_event)
 from adapters.vocabulary import Decision
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Outbox:
         self.idle = asyncio.Event()
         self.idle.set()
         self._task: asyncio.Task | None = None
+        self._closing = False
         for name, b in link.bound.items():
             b.session.on_connect.append(self.wake.set)  # retry as soon as a link is back
 
@@ -92,11 +94,8 @@ class Outbox:
 
     async def _run(self) -> None:
         retry_s = self.link.hardware.connection.disposition_retry_s
-        while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), retry_s)
-            except asyncio.TimeoutError:
-                pass
+        while not self._closing:
+            await wait_event(self.wake, retry_s)
             self.wake.clear()
             for binding in list(self.pending):
                 await self._deliver(binding)
@@ -145,11 +144,11 @@ class Outbox:
         if self._task is None:
             return
         self.wake.set()
-        try:
-            await asyncio.wait_for(self.idle.wait(), flush_timeout_s)
-        except asyncio.TimeoutError:
+        if not await wait_event(self.idle, flush_timeout_s):
             left = sum(len(v) for v in self.pending.values())
             log.warning("%d decision(s) not delivered; kept pending in trace.sqlite for the next run", left)
+        self._closing = True
+        self.wake.set()
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from adapters.opcua.linklog import DeviceRefused, DeviceUnavailable, LinkLost
+from adapters.opcua.linklog import ConfigurationRefused, DeviceRefused, DeviceUnavailable, LinkLost
 from adapters.opcua.paths import join, render
 from adapters.opcua.profiles import Profile, to_twin
 from adapters.opcua.programs import ProgramNodes
@@ -154,6 +154,7 @@ class HardwareLink:
     runs: list[DeviceRun] = field(default_factory=list)
     run_listeners: list[Callable[[DeviceRun], None]] = field(default_factory=list)
     refusals: list[dict] = field(default_factory=list)  # starts refused for good (samples held)
+    fatal: "asyncio.Future[None] | None" = None  # set with a ConfigurationRefused: the run must stop (exit 2)
     _jobs: int = 0
 
     @property
@@ -176,6 +177,7 @@ class HardwareLink:
     async def open(self) -> None:
         """Connect every bound device once (fail fast when one is not there at the start,
         or refuses the login or a certificate), then check each against its station."""
+        self.fatal = asyncio.get_running_loop().create_future()
         await asyncio.gather(*(b.session.connect() for b in self.bound.values()))
         await asyncio.gather(*(check_device(b) for b in self.bound.values()))
         for b in self.bound.values():
@@ -192,6 +194,23 @@ class HardwareLink:
         self.runs.append(run)
         for listener in self.run_listeners:
             listener(run)
+
+    def fail(self, exc: ConfigurationRefused) -> None:
+        """A configuration error met mid-run (login, certificate, role, profile): stop the run."""
+        if self.fatal is not None and not self.fatal.done():
+            self.fatal.set_exception(exc)
+
+    async def guard(self, aw: Any) -> Any:
+        """Await `aw`, unless a configuration error stops the run first (it is raised)."""
+        task = asyncio.ensure_future(aw)
+        if self.fatal is None:
+            return await task
+        done, _ = await asyncio.wait({task, self.fatal}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self.fatal.result()  # raises the ConfigurationRefused
+        return task.result()
 
     def note_refusal(self, run: DeviceRun, why: str) -> None:
         """A start refused for good: recorded now (its samples stay held, in process)."""

@@ -2,6 +2,7 @@
 the log of what happened on the link for the run's report."""
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +84,19 @@ def status_name(code: Any) -> str:
 def reading(dv: ua.DataValue) -> Reading:
     value = dv.Value.Value if dv.Value is not None else None
     return Reading(value, status_name(dv.StatusCode), dv.SourceTimestamp)
+
+
+async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait for `event` at most `timeout_s`; True if it is set. Unlike asyncio.wait_for, a
+    cancellation of the caller is never swallowed when it coincides with the time-out."""
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=max(0.0, timeout_s))
+    finally:
+        waiter.cancel()
+    return event.is_set()
 
 
 @dataclass

@@ -22,12 +22,14 @@ from typing import Any, Sequence
 import simpy
 
 from adapters.opcua.link import Bound, DeviceRun, HardwareLink
+from adapters.opcua.linklog import ConfigurationRefused
 from adapters.opcua.programs import (CycleLost, StartAttempt, StartFailed, clear_if_needed, estimated_wall_s,
                                      start_program, wait_result)
 from adapters.opcua.results import finite, plain, press_result_problems, quality_problems, status_text
 from adapters.ports import PressMeasurement
 
 log = logging.getLogger(__name__)
+CONFIG_REFUSALS = frozenset({"BadUserAccessDenied", "BadArgumentsMissing", "BadTooManyArguments", "refused"})
 PRESS_REQUIRED = ("sample_ids", "cell_pressure_mpa", "cell_pressure_cv", "_stopped")
 
 
@@ -60,6 +62,10 @@ async def _hold_start(link: HardwareLink, b: Bound, run: DeviceRun, template: st
                 log.error("start of %s on %s refused (%s): cells held, not retried", run.job_id,
                           b.binding.device, exc)
                 link.note_refusal(run, str(exc))
+                if exc.status in CONFIG_REFUSALS:  # the login, role or profile is wrong: stop the run (exit 2)
+                    link.fail(ConfigurationRefused(f"{b.binding.device} at {b.session.endpoint}: the start was "
+                                                   f"refused with {exc.status} (hardware.bindings.{b.name}: "
+                                                   f"check the credentials' role and the profile)"))
                 await asyncio.Event().wait()  # until the twin stops (cancelled)
             if run.start_failures == 1:
                 log.warning("start of %s on %s failed (%s): cells held, retrying", run.job_id, b.binding.device, exc)
@@ -88,6 +94,10 @@ async def run_program(link: HardwareLink, b: Bound, run: DeviceRun, properties: 
                                      b.binding.sampling_ms, b.binding.completion == "subscription")
     except CycleLost as exc:
         run.status, run.problem = "Lost", str(exc)
+        return None
+    except ConfigurationRefused as exc:
+        run.status, run.problem = "Lost", str(exc)
+        link.fail(exc)
         return None
     except asyncio.CancelledError:
         run.status = "Abandoned" if run.run_id else "NotStarted"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -20,7 +21,7 @@ from asyncua import ua
 from asyncua.ua.ua_binary import Primitives
 
 from adapters.opcua.linklog import (NOT_FOUND, ConfigurationRefused, DeviceRefused, DeviceUnavailable, LinkLost,
-                                    Reading)
+                                    Reading, wait_event)
 from adapters.opcua.paths import Path, join, substitute
 from adapters.opcua.profiles import Profile, Program, to_device, to_twin
 from adapters.opcua.session import DeviceSession, Watch
@@ -211,10 +212,7 @@ async def clear_if_needed(session: DeviceSession, nodes: ProgramNodes, timeout_s
             state = None
         if state is not None and state not in nodes.section.running_states:
             break
-        try:
-            await asyncio.wait_for(watch.changed.wait(), max(0.0, min(0.5, end - time.monotonic())))
-        except asyncio.TimeoutError:
-            pass
+        await wait_event(watch.changed, min(0.5, end - time.monotonic()))
     if state not in nodes.section.clear_states:
         return
     try:
@@ -224,9 +222,21 @@ async def clear_if_needed(session: DeviceSession, nodes: ProgramNodes, timeout_s
         log.warning("%s: Clear refused (%s)", session.device, exc)
 
 
+NULL_DATETIME_BEFORE = datetime(1601, 1, 2)  # OPC UA's null DateTime (0 = 1601-01-01) decodes as a date
+
+
+def is_set(value: Any) -> bool:
+    """A DateTime that was written: not None and not OPC UA's null DateTime."""
+    if value is None:
+        return False
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None) > NULL_DATETIME_BEFORE
+    return True
+
+
 def _final(values: Mapping[str, Reading]) -> bool:
     stopped = values.get(STOPPED)
-    return stopped is not None and stopped.good and stopped.value is not None
+    return stopped is not None and stopped.good and is_set(stopped.value)
 
 
 async def read_result(session: DeviceSession, nodes: ProgramNodes, run_id: str) -> dict[str, Reading] | None:
@@ -282,11 +292,8 @@ async def wait_result(session: DeviceSession, nodes: ProgramNodes, run_id: str, 
         left = deadline - time.monotonic()
         if left <= 0:
             raise CycleLost(f"no result for {run_id} in time")
-        try:
-            await asyncio.wait_for(watch.changed.wait(), min(fallback_poll_s, left))
-            poll = False
-        except asyncio.TimeoutError:
-            poll = True  # no word from the subscription: read anyway
+        # no word from the subscription in time: read anyway
+        poll = not await wait_event(watch.changed, min(fallback_poll_s, left))
 
 
 def number(r: Reading | None, unit: str, key: str) -> float | None:

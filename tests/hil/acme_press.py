@@ -62,6 +62,7 @@ class AcmePress:
         self.runs: dict[str, AcmeRun] = {}
         self.by_order: dict[str, str] = {}
         self.refuse_starts = 0
+        self.refuse_status = "BadInvalidState"  # what a refused start answers
         self.report_status: str | None = None  # e.g. "BadCommunicationError": ReportQuality cannot take it now
         self.reports_refused = 0
         self.uncertain_next = False
@@ -110,7 +111,7 @@ class AcmePress:
         if self.refuse_starts > 0:
             self.refuse_starts -= 1
             self.starts_refused += 1
-            return ua.StatusCode(ua.StatusCodes.BadInvalidState)
+            return ua.StatusCode(getattr(ua.StatusCodes, self.refuse_status))
         if recipe != "ISO-CYCLE" or self.busy:
             return ua.StatusCode(ua.StatusCodes.BadInvalidState if self.busy else ua.StatusCodes.BadInvalidArgument)
         try:

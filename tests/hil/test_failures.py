@@ -50,6 +50,21 @@ def test_refused_starts_hold_the_cells_instead_of_scrapping_them(tmp_path, opera
     assert len(orders) == len(set(orders)) == 2  # one device run per job: the retries started nothing twice
 
 
+def test_start_refused_for_the_role_stops_the_run_as_a_setup_error(tmp_path, operator_env):
+    from twin.hil import HilSetupError
+
+    async def go(press):
+        press.refuse_starts, press.refuse_status = 1, "BadUserAccessDenied"
+        t0 = time.monotonic()
+        with pytest.raises(HilSetupError, match=r"Acme-7 .*BadUserAccessDenied.*hardware\.bindings\.press"):
+            await acme_run(tmp_path, tmp_path / "out", press, acme_scenario(press.endpoint, give_up_s=30.0))
+        return time.monotonic() - t0
+
+    took = asyncio.run(with_acme(go))
+    assert took < 30.0  # not retried
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
 def test_uncertain_cell_pressure_quarantines_that_run(tmp_path, operator_env):
     out = tmp_path / "out"
 
