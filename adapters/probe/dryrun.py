@@ -85,8 +85,8 @@ async def check_arguments(report: ProbeReport, session: DeviceSession, device: s
         ("6 arguments -> BadTooManyArguments", args + [ua.Variant("", ua.VariantType.String)], {"BadTooManyArguments"}),
         ("unknown template -> BadInvalidArgument", [ua.Variant("NoSuchTemplate-probe", ua.VariantType.String)] + args[1:],
          {"BadInvalidArgument"}),
-        ("wrong argument type -> BadInvalidArgument", [ua.Variant(1, ua.VariantType.Int32)] + args[1:],
-         {"BadInvalidArgument"}),
+        ("wrong argument type -> BadInvalidArgument (or BadTypeMismatch)", [ua.Variant(1, ua.VariantType.Int32)]
+         + args[1:], {"BadInvalidArgument", "BadTypeMismatch"}),
     ]
     if pressure_high:
         recipe = {**dry_recipe(pressure_high, None, None, {}), "target_pressure_mpa": 10.0 * pressure_high}

@@ -93,11 +93,12 @@ class Programs {
   }
 
   start(args, context) {
-    const parsed = checkTypes(args); // counts were checked by the stack (BadArgumentsMissing / TooMany)
-    if (parsed.error) return parsed.error;
+    // 5.1 order: role, count (the stack checks it before any handler runs: J19), types, P1, contents, state
     if (!security.isOperator(context)) return { statusCode: StatusCodes.BadUserAccessDenied };
+    const parsed = checkTypes(args);
+    if (parsed.error) return parsed.error;
+    if (parsed.jobId && this.byJob.has(parsed.jobId)) return ok(this.byJob.get(parsed.jobId)); // P1
     if (!parsed.jobId) return { statusCode: StatusCodes.BadInvalidArgument };
-    if (this.byJob.has(parsed.jobId)) return ok(this.byJob.get(parsed.jobId)); // P1
     const tmpl = this.templates.get(parsed.templateId);
     if (!tmpl) return { statusCode: StatusCodes.BadInvalidArgument };
     const recipe = results.recipe(tmpl, parsed.properties, this.ctx.spec);

@@ -136,7 +136,7 @@ function addResult(as, set_, run, ctx, early) {
     run.resultNode = node;
     run.dispositions = {};
     run.dispositionsNode = ns.addVariable({ browseName: { name: "Dispositions", namespaceIndex: ns.index },
-      componentOf: node, dataType: "String", value: { dataType: DataType.String, value: "{}" } });
+      propertyOf: node, dataType: "String", value: { dataType: DataType.String, value: "{}" } });
     set(child(node, "DeviceProgramRunId", lads), DataType.String, run.runId);
     set(child(node, "SupervisoryJobId", lads), DataType.String, run.jobId);
     set(child(node, "SupervisoryTaskId", lads), DataType.String, run.taskId);
