@@ -58,6 +58,20 @@ class Programs {
     ctx.programTarget = (fn) => (this.active ? (fn === "Pressure" ? this.active.recipe.target_pressure_mpa
       : this.active.recipe.temperature_c) : null);
     this.bind();
+    if (ctx.spec.latched_fault_s > 0) this.latch(ctx.spec.latched_fault_s);
+  }
+
+  /** Boot with a latched fault (the unit Aborted, as a fault before the twin connected left it),
+   * cleared at the panel `seconds` (wall) after the first start it refused (5.2: a device MAY be
+   * cleared at its panel). */
+  latch(seconds) {
+    this.suffered = ["overpressure"];
+    this.setState(C.STATES.ABORTED);
+    this.publishFaults();
+    this.panelClear = () => {
+      this.panelClear = null;
+      this.panelTimer = setTimeout(() => this.clear(), seconds * 1000);
+    };
   }
 
   bind() {
@@ -106,13 +120,16 @@ class Programs {
     const ids = parsed.samples.map((s) => s.sampleId);
     if (new Set(ids).size !== ids.length) return { statusCode: StatusCodes.BadInvalidArgument };
     if (ids.length > this.ctx.spec.capacity_cells) return { statusCode: StatusCodes.BadOutOfRange };
-    if (this.state() !== C.STATES.STOPPED || Date.now() < this.offlineUntil) return { statusCode: StatusCodes.BadInvalidState };
+    if (this.state() !== C.STATES.STOPPED || Date.now() < this.offlineUntil) {
+      if (this.panelClear) this.panelClear();
+      return { statusCode: StatusCodes.BadInvalidState };
+    }
     this.count += 1;
     const runId = `${this.ctx.spec.name}/${BOOT} run ${this.count}`; // P6 opaque; N3: "/" and spaces on purpose
     this.byJob.set(parsed.jobId, runId);
     const user = context.session && context.session.userIdentityToken
       ? String(context.session.userIdentityToken.userName || "") : "";
-    this.begin({ runId, template: tmpl, recipe: recipe.values, applied: recipe.applied, jobId: parsed.jobId,
+    this.begin({ runId, n: this.count, template: tmpl, recipe: recipe.values, applied: recipe.applied, jobId: parsed.jobId,
       taskId: parsed.taskId, samples: parsed.samples, user });
     return ok(runId);
   }
@@ -222,6 +239,7 @@ class Programs {
 
   dispose() {
     if (this.timer) clearInterval(this.timer);
+    if (this.panelTimer) clearTimeout(this.panelTimer);
   }
 }
 

@@ -156,7 +156,8 @@ function addResult(as, set_, run, ctx, early) {
   addVar(ns, vs, "SampleIds", "String", run.samples.map((s) => s.sampleId));
   addVar(ns, vs, "Faults", "String", run.faults);
   addVar(ns, vs, "Trace", "String", traceJson(run));
-  const untrusted = new Set(ctx.spec.untrusted || []);
+  const only = ctx.spec.untrusted_runs; // run numbers whose `untrusted` values the device flags (default: all)
+  const untrusted = new Set(!only || only.includes(run.n) ? ctx.spec.untrusted || [] : []);
   for (const [name, unit, value] of C.pressVariables(m)) {
     const status = untrusted.has(name) ? StatusCodes.UncertainSensorNotAccurate : StatusCodes.Good;
     addVar(ns, vs, name, "Double", value, unit, status, UNITS);
