@@ -21,7 +21,7 @@ from tests.interop import ua_client as u
 from tests.interop.pressjs import JsPress, js_press
 from twin.scenario import parse_scenario
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 TIME_SCALE = 720.0  # the press's process seconds per wall second, and the twin's (hil_plant)
 NOMINAL_S = 70.0  # the hil RECIPE's cycle on this press; the template gives no EstimatedRuntime (MAY)
 RUN_TIMEOUT_S = 300.0
