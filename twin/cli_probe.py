@@ -58,7 +58,7 @@ def plant_probe(
     endpoint: str = typer.Argument(..., help="opc.tcp://HOST:PORT of the device server"),
     profile: Optional[str] = typer.Option(None, "--profile", help="device profile: lads (default) or a YAML file"),
     device: Optional[str] = typer.Option(None, "--device", help="check only this device (default: all in DeviceSet)"),
-    policy: str = typer.Option("Basic256Sha256", "--policy", help="Basic256Sha256 or Aes256_Sha256_RsaPss"),
+    policy: str = typer.Option("Basic256Sha256", "--policy", help="Basic256Sha256, Aes256_Sha256_RsaPss, or None (a test bench)"),
     credentials: Optional[Path] = typer.Option(None, "--credentials", help="YAML file with username: and password: "
                                                "(default: TWIN_OPCUA_USERNAME / TWIN_OPCUA_PASSWORD, else anonymous)"),
     client_cert_dir: Path = typer.Option(Path("~/.cache/anodeless-twin/pki/twin-client"), "--client-cert-dir",

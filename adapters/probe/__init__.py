@@ -53,8 +53,9 @@ def _validate(opts: ProbeOptions) -> Any:
 
     if not opts.endpoint.startswith("opc.tcp://") or len(opts.endpoint) <= len("opc.tcp://"):
         raise ProbeInputError(f"ENDPOINT: expected opc.tcp://HOST:PORT (got {opts.endpoint!r})")
-    if opts.policy not in ("Basic256Sha256", "Aes256_Sha256_RsaPss"):
-        raise ProbeInputError(f"--policy: Basic256Sha256 or Aes256_Sha256_RsaPss (got {opts.policy!r})")
+    if opts.policy not in ("Basic256Sha256", "Aes256_Sha256_RsaPss", "None"):
+        raise ProbeInputError(f"--policy: Basic256Sha256, Aes256_Sha256_RsaPss or None (a test bench; got "
+                              f"{opts.policy!r})")
     if opts.trusted_servers is not None and not opts.trusted_servers.is_dir():
         raise ProbeInputError(f"--trusted-servers: {opts.trusted_servers} is not a directory")
     if opts.dry_run and opts.credentials is None:
@@ -111,8 +112,8 @@ async def probe_async(opts: ProbeOptions) -> ProbeReport:
     except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
         report.add("S1", "endpoint reachable", False, f"{type(exc).__name__}: {exc}")
         return report
-    cert = await ensure_certificate(opts.client_cert_dir.expanduser(), CLIENT_CERT_NAME, opts.application_uri,
-                                    "127.0.0.1", client=True)
+    cert = None if opts.policy == "None" else await ensure_certificate(
+        opts.client_cert_dir.expanduser(), CLIENT_CERT_NAME, opts.application_uri, "127.0.0.1", client=True)
     conn = Connection(security_policy=opts.policy, client_cert_dir=opts.client_cert_dir,
                       application_uri=opts.application_uri, call_timeout_s=opts.timeout_s,
                       connect_timeout_s=opts.timeout_s, give_up_s=opts.timeout_s, backoff_max_s=1.0)
@@ -135,10 +136,13 @@ async def probe_async(opts: ProbeOptions) -> ProbeReport:
         except DeviceUnavailable as exc:
             report.add("S1", "secure session", False, str(exc))
             return report
-        report.add("S1", f"secure session ({opts.policy}, SignAndEncrypt)", True,
-                   f"as {opts.credentials[0]}" if opts.credentials else "anonymous")
+        who = f"as {opts.credentials[0]}" if opts.credentials else "anonymous"
+        if opts.policy == "None":
+            report.add("S1", "secure session", None, f"--policy None (a test bench): session without security, {who}")
+        else:
+            report.add("S1", f"secure session ({opts.policy}, SignAndEncrypt)", True, who)
         nodes = Nodes(session)
-        await static.check_server(report, nodes)
+        await static.check_server(report, nodes, profile)
         if profile.profile == "lads":
             found = await static.find_devices(report, nodes)
             devices = [opts.device] if opts.device else found

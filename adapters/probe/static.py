@@ -46,10 +46,12 @@ async def check_endpoints(report: ProbeReport, endpoint: str, timeout_s: float) 
     report.add("S2", "UserName identity token on the secure endpoints", ua.UserTokenType.UserName in tokens)
 
 
-async def check_server(report: ProbeReport, nodes: Nodes) -> None:
-    """1 / N1: the namespaces by URI; S5: ServerStatus/StartTime."""
+async def check_server(report: ProbeReport, nodes: Nodes, profile: Profile) -> None:
+    """1 / N1: the namespaces by URI (the LADS profile's four nodesets and urn:twin:plant, or the
+    namespaces another profile names); S5: ServerStatus/StartTime."""
     uris = nodes.s.namespaces.uris if nodes.s.namespaces else []
-    for uri in NAMESPACES:
+    wanted = NAMESPACES if profile.profile == "lads" else tuple(u for u in profile.namespaces.values() if u != v.UA_NS)
+    for uri in wanted:
         report.add("N1", f"namespace {uri} in NamespaceArray", uri in uris)
     r = await nodes.value(ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_StartTime)))
     report.add("S5", "Server/ServerStatus/StartTime readable", r.good and r.value is not None, r.status)
