@@ -123,7 +123,7 @@ def _wait_ready(proc: subprocess.Popen, log: Path, timeout_s: float) -> dict[str
 def js_press(tmp: Path, *, devices: Sequence[dict[str, Any]] | None = None, broken: Sequence[str] = (),
              policies: Sequence[str] = ("Basic256Sha256", "Aes256_Sha256_RsaPss"), time_scale: float = 100.0,
              client_cert: tuple[Path, Path] | None = None, port: int | None = None,
-             seed: int = 11) -> Iterator[JsPress]:
+             seed: int = 11, test_endpoints: bool = False) -> Iterator[JsPress]:
     """A JS press serving `devices` (default: one press JS-Press-1) until the block ends."""
     require_node_modules()
     tmp.mkdir(parents=True, exist_ok=True)
@@ -132,6 +132,7 @@ def js_press(tmp: Path, *, devices: Sequence[dict[str, Any]] | None = None, brok
     cfg = {"host": "127.0.0.1", "port": port or free_port(), "pki_dir": str(tmp / "pressjs-pki"),
            "trusted_certs": [str(cert[0])], "nodesets_dir": str(nodesets_dir()), "policies": list(policies),
            "time_scale": time_scale, "seed": seed, "devices": devs, "broken": list(broken),
+           "test_endpoints": test_endpoints, "comm_loss_offline_s": 1.0,
            "users": {OPERATOR[0]: {**_hash(OPERATOR[1]), "role": "operator"},
                      VIEWER[0]: {**_hash(VIEWER[1]), "role": "viewer"}}}
     cfg_file = tmp / "pressjs.json"
