@@ -250,6 +250,10 @@ class PressDevice(Device):
 
     def recipe_from(self, recipe: dict) -> Recipe:
         """Validated recipe; missing target/temperature fall back to the TargetValue nodes."""
+        for key, value in recipe.items():  # strict types: "300" is not a pressure (issue 12)
+            if key in Recipe.model_fields and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ProgramError("BadTypeMismatch", f"recipe {key}: a number is required, "
+                                                      f"got {type(value).__name__} {value!r}")
         data = {"target_pressure_mpa": self.target_pressure_mpa,
                 "temperature_c": self.target_temperature_c, **recipe}
         try:

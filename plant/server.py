@@ -16,18 +16,18 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from asyncua import Server, ua
-from asyncua.crypto.truststore import TrustStore
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
+from plant.access import SYSTEM, acting_as, guarded, require  # security (issue 12): role checks in handlers and setters
 from plant.devices import Device, PressDevice, ProgramError, Reading, RunResult
+from plant.hardening import secure_server
 from plant.instruments import GloveboxDevice, ProfilometerDevice
 from plant.plantfile import DeviceConfig, PlantFile
-from plant.security import PlantRuleset, PlantUserManager, ensure_certificate, load_users
+from plant.retention import Retention
+from plant.security import load_users
+from plant.throttle import LoginThrottle, ThrottledUserManager, ThrottleSettings
 
 NAMESPACE = "urn:twin:plant"
 _log = logging.getLogger(__name__)
-_POLICIES = {"Basic256Sha256": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
-             "Aes256_Sha256_RsaPss": ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt}
 
 
 def free_port(host: str) -> int:
@@ -60,9 +60,11 @@ class DeviceServer:
         self.plant = plant
         self.port = port
         self.endpoint = f"opc.tcp://{plant.host}:{port}"
-        self.server = Server(user_manager=PlantUserManager(
-            load_users(plant.security.users_file) if plant.security.users_file else {},
-            plant.security.allow_anonymous))
+        sec = plant.security
+        users = load_users(sec.users_file, allow_demo=sec.demo) if sec.users_file else {}
+        self.server = Server(user_manager=ThrottledUserManager(
+            users, sec.allow_anonymous, cfg.name, LoginThrottle(ThrottleSettings(**sec.throttle.model_dump()))))
+        self.retention = Retention(plant.retention)
         self.idx = 0
         self.nodes: dict[str, ua.NodeId] = {}
         self._last: dict[str, Any] = {}
@@ -73,28 +75,14 @@ class DeviceServer:
     async def init(self, clock: Callable[[], float]) -> None:
         """Create the server, its security and its address space (call before ``start``)."""
         self._clock = clock
-        sec = self.plant.security
         srv = self.server
         await srv.init()
         srv.set_endpoint(self.endpoint)
         srv.set_server_name(f"Emulated {self.cfg.name}")
         app_uri = f"{NAMESPACE}:{self.cfg.name}"
         await srv.set_application_uri(app_uri)
-        cert, key = await ensure_certificate(sec.cert_dir, self.cfg.name, app_uri, self.plant.host)
-        await srv.load_certificate(str(cert))
-        await srv.load_private_key(str(key))
-        policies = [_POLICIES[p] for p in sec.policies]
-        if sec.allow_insecure:
-            policies.insert(0, ua.SecurityPolicyType.NoSecurity)
-        srv.set_security_policy(policies, permission_ruleset=PlantRuleset())
-        tokens = [ua.UserNameIdentityToken] + ([ua.AnonymousIdentityToken] if sec.allow_anonymous else [])
-        srv.set_identity_tokens(tokens)
-        if sec.trusted_clients_dir is not None:
-            store = TrustStore([sec.trusted_clients_dir], [])
-            await store.load()
-            srv.set_certificate_validator(CertificateValidator(
-                CertificateValidatorOptions.TRUSTED | CertificateValidatorOptions.TIME_RANGE
-                | CertificateValidatorOptions.PEER_CLIENT, store))
+        self.guard = await secure_server(srv, self.cfg.name, self.plant, app_uri)
+        self.guard.read_hooks.append(self.retention.on_read)
         self.idx = await srv.register_namespace(NAMESPACE)
         await self._build(clock())
 
@@ -181,8 +169,11 @@ class DeviceServer:
     def _setter(self, low: float, high: float, attr: str) -> Callable[..., None]:
         """Range-check operator writes of a setpoint and stamp them."""
         def setter(node: Any, attr_id: ua.AttributeIds, value: ua.DataValue) -> None:
+            require("operator")
             v = value.Value.Value if value.Value is not None else None
-            if not isinstance(v, float) or not low <= v <= high:
+            if not isinstance(v, float) or isinstance(v, bool):
+                raise ua.uaerrors.BadTypeMismatch
+            if not low <= v <= high:
                 raise ua.uaerrors.BadOutOfRange
             if value.SourceTimestamp is None:
                 value = dataclasses.replace(value, SourceTimestamp=datetime.now(timezone.utc))
@@ -238,6 +229,7 @@ class DeviceServer:
         _log.info("method refused: %s (%s)", err, err.status)
         return ua.CallMethodResult(StatusCode=ua.StatusCode(getattr(ua.StatusCodes, err.status)))
 
+    @guarded("operator")
     async def _start(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         S = ua.VariantType
         bad = self._check_args(args, [(S.String, False)] * 3 + [(S.String, True)])
@@ -246,6 +238,7 @@ class DeviceServer:
         tid, recipe, job, samples = (a.Value for a in args)
         now = self._now()
         try:
+            self.retention.check_capacity(self.device, job or "")
             run_id = self.device.start_program(tid or "", recipe or "", job or "",
                                                list(samples or []), now)
         except ProgramError as err:
@@ -253,6 +246,7 @@ class DeviceServer:
         await self.pump(now)
         return [ua.Variant(run_id, S.String)]
 
+    @guarded("operator")
     async def _abort(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         bad = self._check_args(args, [(ua.VariantType.String, False)])
         if bad is not None:
@@ -263,6 +257,7 @@ class DeviceServer:
             return self._fail(err)
         return []
 
+    @guarded("operator")
     async def _disposition(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         bad = self._check_args(args, [(ua.VariantType.String, False)] * 4)
         if bad is not None:
@@ -271,11 +266,13 @@ class DeviceServer:
             res = self.device.set_disposition(*(a.Value or "" for a in args))
         except ProgramError as err:
             return self._fail(err)
+        self.retention.disposed(res)
         path = f"{self.cfg.name}.ProgramManager.Results.{res.run_id}.Dispositions"
         await self.server.write_attribute_value(ua.NodeId(path, self.idx), _dv(
             json.dumps(res.dispositions), ua.VariantType.String, self._now()))
         return []
 
+    @guarded("operator")
     async def _inject(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         bad = self._check_args(args, [(ua.VariantType.String, False)])
         if bad is not None:
@@ -287,6 +284,7 @@ class DeviceServer:
         await self.pump(self._now())
         return []
 
+    @guarded("operator")
     async def _clear(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         bad = self._check_args(args, [])
         if bad is not None:
@@ -295,6 +293,7 @@ class DeviceServer:
         await self.pump(self._now())
         return []
 
+    @guarded("anonymous")
     async def _max_between(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         bad = self._check_args(args, [(ua.VariantType.DateTime, False)] * 2)
         if bad is not None:
@@ -325,6 +324,7 @@ class DeviceServer:
         for res in dev.new_results:
             await self._add_result(res, now)
         dev.new_results.clear()
+        await self._prune(now)
         ap = "ProgramManager.ActiveProgram."
         run = dev.active
         if run is not None:
@@ -339,6 +339,20 @@ class DeviceServer:
             await self._write("Atmosphere.Excursions", dev.excursions_json(), now)
         return n
 
+    async def _prune(self, now: float) -> None:
+        """Drop collected results beyond the plant file's retention (plant.retention)."""
+        drop = self.retention.due(self.device, now)
+        if not drop:
+            return
+        for rid in drop:
+            base = f"{self.cfg.name}.ProgramManager.Results.{rid}"
+            await self.server.delete_nodes([self.server.get_node(ua.NodeId(base, self.idx))], recursive=True)
+            prefix = f"ProgramManager.Results.{rid}."
+            for key in [k for k in self.nodes if k.startswith(prefix)]:
+                del self.nodes[key]
+                self._last.pop(key, None)
+        self.retention.forget(self.device, drop)
+
     async def _write(self, key: str, value: Any, ts: float, force: bool = False) -> int:
         if not force and self._last.get(key) == value:
             return 0
@@ -350,7 +364,8 @@ class DeviceServer:
             dv = _dv(value, ua.VariantType.String, ts)
         else:
             dv = _dv(float(value), ua.VariantType.Double, ts)
-        await self.server.write_attribute_value(nodeid, dv)
+        with acting_as(SYSTEM):  # the server's own value, through the setters' role check
+            await self.server.write_attribute_value(nodeid, dv)
         return 1
 
     async def _add_result(self, res: RunResult, now: float) -> None:
@@ -369,6 +384,7 @@ class DeviceServer:
         await self._var(obj, f"{base}.Dispositions", "{}", S.String, now)
         await self._var(obj, f"{base}.Trace", res.trace_json, S.String, now)
         await self._var(obj, f"{base}.Status", res.status, S.String, now)
+        self.retention.track(res.run_id, ua.NodeId(f"{base}.Status", self.idx))
         ap = "ProgramManager.ActiveProgram."
         await self._write(ap + "RunId", res.run_id, now)
         await self._write(ap + "SupervisoryJobId", res.job_id, now)
