@@ -15,11 +15,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from asyncua import Client, ua
 
 from adapters.settings import Connection
+
+if TYPE_CHECKING:  # pragma: no cover
+    from adapters.pki import ServerTrust
 
 log = logging.getLogger(__name__)
 NAMESPACE = "urn:twin:plant"
@@ -78,8 +81,10 @@ class DeviceSession:
     """A reconnecting client for one device object (`device`) at `endpoint`."""
 
     def __init__(self, device: str, endpoint: str, conn: Connection,
-                 credentials: tuple[str, str] | None, client_cert: tuple[Path, Path] | None) -> None:
+                 credentials: tuple[str, str] | None, client_cert: tuple[Path, Path] | None,
+                 server_trust: "ServerTrust | None" = None) -> None:
         self.device = device
+        self.server_trust = server_trust  # checks and pins the server certificate (adapters.pki)
         self.endpoint = endpoint
         self.conn = conn
         self.credentials = credentials
@@ -109,8 +114,12 @@ class DeviceSession:
                                         "Aes256_Sha256_RsaPss": sp.SecurityPolicyAes256Sha256RsaPss}
             policy = policies[self.conn.security_policy]
             assert self.client_cert is not None
+            server_der = None  # security (issue 12): only a trusted server certificate, pinned
+            if self.server_trust is not None:
+                server_der = await self.server_trust.verify(self.endpoint, self.conn.security_policy,
+                                                            self.conn.connect_timeout_s)
             await client.set_security(policy, str(self.client_cert[0]), str(self.client_cert[1]),
-                                      mode=ua.MessageSecurityMode.SignAndEncrypt)
+                                      server_certificate=server_der, mode=ua.MessageSecurityMode.SignAndEncrypt)
         if self.credentials is not None:
             client.set_user(self.credentials[0])
             client.set_password(self.credentials[1])

@@ -143,10 +143,17 @@ class PlantEquipment:
         except ValueError as exc:
             raise HilSetupError(str(exc)) from exc
         cert = None
+        trust = None
         if conn.security_policy != "None":
+            from adapters.pki import ServerTrust, plant_own_dir
+
             cert = await ensure_certificate(conn.client_cert_dir.expanduser(), CLIENT_CERT_NAME,
                                             conn.application_uri, "127.0.0.1", client=True)
-        return {name: DeviceSession(t.device, t.endpoint, conn, credentials, cert) for name, t in self.targets.items()}
+            own = plant_own_dir(self.plant)
+            trust = ServerTrust(conn.server_trust_dir or conn.client_cert_dir.expanduser() / "servers",
+                                [own] if own is not None else [])
+        return {name: DeviceSession(t.device, t.endpoint, conn, credentials, cert, trust)
+                for name, t in self.targets.items()}
 
     def _wall_estimates(self, scenario: "Scenario") -> tuple[Callable[[str, Any], float], Callable[[str], float]]:
         """Nominal wall durations of a press cycle / a measurement on each bound device (the
@@ -169,6 +176,7 @@ class PlantEquipment:
 
     async def run_async(self, scenario: "Scenario", seed: int, writer: "RunWriter | None") -> dict[str, Any]:
         from adapters.opcua import HardwareLink, hardware_ports
+        from adapters.pki import ServerUntrusted
         from adapters.session import DeviceUnavailable
         from adapters.sim import sim_ports
         from twin.clock import AsyncRealtimeEnvironment
@@ -203,6 +211,8 @@ class PlantEquipment:
         try:
             try:
                 await link.open()
+            except ServerUntrusted as exc:  # an impostor or an unprovisioned device: a setup error
+                raise HilSetupError(str(exc)) from exc
             except DeviceUnavailable as exc:
                 raise EquipmentUnreachable(f"equipment not reachable: {exc}") from exc
             line.start()
