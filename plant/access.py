@@ -19,6 +19,7 @@ or the LADS host): ``install``, ``guarded``, ``require``, ``current_caller``, ``
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from contextlib import contextmanager
@@ -158,6 +159,7 @@ def _status_of(exc: BaseException) -> ua.StatusCode:
     return ua.StatusCode(code if isinstance(code, int) else ua.StatusCodes.BadInternalError)
 
 
+NONE_URI = "http://opcfoundation.org/UA/SecurityPolicy#None"
 _WRITE_BITS = ua.AccessLevel.CurrentWrite.mask | ua.AccessLevel.HistoryWrite.mask \
     | ua.AccessLevel.SemanticChange.mask | ua.AccessLevel.StatusWrite.mask | ua.AccessLevel.TimestampWrite.mask
 
@@ -174,9 +176,19 @@ class GuardedSession(InternalSession):
                       str(self.name), self.guard)
 
     # -- activation ----------------------------------------------------------------------
+    def channel_allowed(self) -> bool:
+        """True if the channel of the ActivateSession being served carries an advertised policy
+        (unknown channel: refused; None: only if the server offers a None endpoint)."""
+        from plant.throttle import CHANNEL_POLICY
+
+        uri = CHANNEL_POLICY.get()
+        if uri is None:
+            return False
+        return uri != NONE_URI or self.guard.allow_none_channel
+
     def activate_session(self, params: ua.ActivateSessionParameters,
                          peer_certificate: bytes | None) -> ua.ActivateSessionResult:
-        if peer_certificate is None and not self.guard.allow_none_channel:
+        if not self.channel_allowed() or (peer_certificate is None and not self.guard.allow_none_channel):
             _log.warning("%s refused a session on a SecurityPolicy#None channel from %s (not advertised)",
                          self.guard.device, self.name)
             raise ServiceError(ua.StatusCodes.BadSecurityPolicyRejected)
@@ -185,24 +197,26 @@ class GuardedSession(InternalSession):
 
     # -- read: user-specific access attributes --------------------------------------------
     async def read(self, params: ua.ReadParameters) -> list[ua.DataValue]:
-        results = await super().read(params)
+        results = list(await super().read(params))
         caller = self.caller()
         for hook in self.guard.read_hooks:
             hook(caller, params.NodesToRead, results)
-        for rv, dv in zip(params.NodesToRead, results):
+        for i, (rv, dv) in enumerate(zip(params.NodesToRead, results)):
             if dv.Value is None or dv.StatusCode is not None and not dv.StatusCode.is_good():
                 continue
             aid = rv.AttributeId
+            value: ua.Variant | None = None
             if aid == ua.AttributeIds.UserAccessLevel and not caller.may("operator"):
-                masked = int(dv.Value.Value or 0) & ~_WRITE_BITS
-                dv.Value = ua.Variant(masked, ua.VariantType.Byte)
+                value = ua.Variant(int(dv.Value.Value or 0) & ~_WRITE_BITS, ua.VariantType.Byte)
             elif aid == ua.AttributeIds.UserWriteMask and not caller.may("operator"):
-                dv.Value = ua.Variant(0, ua.VariantType.UInt32)
+                value = ua.Variant(0, ua.VariantType.UInt32)
             elif aid == ua.AttributeIds.UserExecutable:
                 node = self.aspace.get(rv.NodeId)
                 cb = getattr(node, "call", None) if node is not None else None
-                allowed = bool(dv.Value.Value) and caller.may(method_role(cb, rv.NodeId))
-                dv.Value = ua.Variant(allowed, ua.VariantType.Boolean)
+                value = ua.Variant(bool(dv.Value.Value) and caller.may(method_role(cb, rv.NodeId)),
+                                   ua.VariantType.Boolean)
+            if value is not None:  # a new DataValue: the one read is the address space's own object
+                results[i] = dataclasses.replace(dv, Value=value)
         return results
 
     # -- write: operators only, node by node ----------------------------------------------

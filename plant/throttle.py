@@ -35,6 +35,8 @@ _log = logging.getLogger(__name__)
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="plant-scrypt")
 _VERDICT: ContextVar[tuple[str, User | None] | None] = ContextVar("plant_login_verdict", default=None)
 _DUMMY: list[UserRecord] = []
+CHANNEL_POLICY: ContextVar[str | None] = ContextVar("plant_channel_policy", default=None)
+"""The security policy URI of the channel an ActivateSession arrived on (set by the patch)."""
 
 
 @dataclass
@@ -179,11 +181,18 @@ def patch_processor() -> None:
     activate = ua.NodeId(ua.ObjectIds.ActivateSessionRequest_Encoding_DefaultBinary)
 
     async def _process_message(self: Any, typeid: Any, requesthdr: Any, seqhdr: Any, body: Any) -> Any:
-        um = getattr(self.iserver, "user_manager", None)
         sess = self.session
-        if (typeid != activate or not isinstance(sess, GuardedSession) or not isinstance(um, ThrottledUserManager)
-                or (self._connection.security_policy.peer_certificate is None
-                    and not sess.guard.allow_none_channel)):
+        if typeid != activate or not isinstance(sess, GuardedSession):
+            return await original(self, typeid, requesthdr, seqhdr, body)
+        channel = CHANNEL_POLICY.set(self._connection.security_policy.URI)
+        try:
+            return await _activate(self, sess, typeid, requesthdr, seqhdr, body)
+        finally:
+            CHANNEL_POLICY.reset(channel)
+
+    async def _activate(self: Any, sess: Any, typeid: Any, requesthdr: Any, seqhdr: Any, body: Any) -> Any:
+        um = getattr(self.iserver, "user_manager", None)
+        if not isinstance(um, ThrottledUserManager) or not sess.channel_allowed():
             return await original(self, typeid, requesthdr, seqhdr, body)
         try:
             params = struct_from_binary(ua.ActivateSessionParameters, body.copy())
