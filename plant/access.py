@@ -14,8 +14,9 @@ never advertised. So this module enforces access in the session itself:
   inside the handler (the caller is known from a context variable the session sets), so a
   handler reached by any other path refuses too. With no caller known they refuse.
 
-Roles: ``anonymous`` < ``viewer`` < ``operator``. Hooks for the server host (plant/server.py
-or the LADS host): ``install``, ``guarded``, ``require``, ``current_caller``, ``Guard``.
+Roles: ``anonymous`` < ``viewer`` < ``operator``. Hooks for the server host (plant/server.py,
+plant/lads/): ``guarded``, ``require``, ``as_device``/``is_device`` (the device's own writes),
+``user_name``, ``current_caller``; ``plant.hardening.secure_server`` calls ``install``.
 """
 from __future__ import annotations
 
@@ -76,6 +77,30 @@ SYSTEM = Caller("operator", "<server>", "", "internal")
 """The server's own writes (publishing setpoints it derived itself)."""
 
 
+@contextmanager
+def as_device() -> Iterator[None]:
+    """Inside: writes are the device's own (they pass the setters' checks), also within a call."""
+    with acting_as(SYSTEM):
+        yield
+
+
+def is_device() -> bool:
+    """True while the device writes its own values (``as_device``)."""
+    return _CALLER.get() is SYSTEM
+
+
+def user_name() -> str:
+    """The calling user's name ("" for anonymous, the device itself or no session)."""
+    caller = _CALLER.get()
+    return caller.user if caller is not None and caller is not SYSTEM else ""
+
+
+def allowed(role: str) -> bool:
+    """True if the current caller has ``role`` (no caller: False, fail closed)."""
+    caller = _CALLER.get()
+    return caller is not None and caller.may(role)
+
+
 def require(role: str) -> Caller:
     """The current caller if it has ``role``; else raise BadUserAccessDenied (for setters)."""
     caller = _CALLER.get()
@@ -109,6 +134,8 @@ def method_role(callback: Any, method_id: ua.NodeId) -> str:
     """The role a method needs: its ``@guarded`` role; operator for any undecorated method in a
     plant namespace (fail closed); anonymous for the standard (ns=0) server methods."""
     role = getattr(callback, ROLE_ATTR, None)
+    if role is None and callback is not None:  # functools.partial(handler, host)
+        role = getattr(getattr(callback, "func", None), ROLE_ATTR, None)
     if role is not None:
         return str(role)
     return "anonymous" if method_id.NamespaceIndex == 0 else "operator"

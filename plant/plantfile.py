@@ -99,7 +99,8 @@ class RetentionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_results: int = Field(default=200, ge=1, description="collected results kept per device")
+    max_results: int = Field(default=200, ge=100, description="collected results kept per device "
+                                                              "(docs/opcua.md R5: at least 100)")
     max_age_s: float | None = Field(default=None, gt=0, description="collected results older than this "
                                                                      "(wall s) are dropped")
     max_uncollected: int = Field(default=1000, ge=1, description="uncollected results after which "
