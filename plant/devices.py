@@ -14,6 +14,7 @@ values it publishes are samples of that trace and its Result is computed from th
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from plant.press import (FAULT_KINDS, PressProgram, PressSpec, Recipe, RecipeErr
 
 DECISIONS = DECISION_NAMES
 MAX_CATCH_UP_S = 5.0
+DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")  # docs/opcua.md 4.4 (issue 12: no coercion)
 MAX_RESULTS = 200  # Results kept per unit (docs/opcua.md R5: at least 100)
 
 
@@ -352,6 +354,8 @@ class PressDevice(Device):
         out: dict[str, Any] = {}
         for k, v in props.items():
             try:
+                if not isinstance(v, str) or not DECIMAL.fullmatch(v):  # strict: no "3_00", " 300", "0x12c"
+                    raise ValueError(v)
                 x = float(v)
             except ValueError:
                 raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not a decimal number") from None

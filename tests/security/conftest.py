@@ -73,3 +73,27 @@ def attack_plant(tmp_path_factory: pytest.TempPathFactory, certs: dict[str, Cert
     with PlantThread(secure_plant(tmp)) as p:
         p.tmp = tmp
         yield p
+
+
+async def lads_ids(endpoint: str, device: str, cert: Cert | None = None) -> dict[str, str]:
+    """NodeIds (strings) of what the attacker touches, resolved by LADS browse path (anonymous;
+    SignAndEncrypt with ``cert``, else the None endpoint of a demo plant)."""
+    from asyncua import Client, ua
+    from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+
+    from adapters import vocabulary as v
+    from tests.plant.plant_helpers import call, node
+
+    c = Client(endpoint, timeout=10)
+    if cert is not None:
+        c.application_uri = cert.uri
+        await c.set_security(SecurityPolicyBasic256Sha256, str(cert.der), str(cert.key),
+                             mode=ua.MessageSecurityMode.SignAndEncrypt)
+    await call(c.connect(), 30)
+    try:
+        paths = {"target": v.function_path("Pressure") + (v.TARGET_VALUE,),
+                 "tempTarget": v.function_path("Temperature") + (v.TARGET_VALUE,),
+                 "unitState": v.UNIT_STATE, "start": v.UNIT_START_PROGRAM, "clear": v.UNIT_CLEAR}
+        return {k: (await node(c, device, p)).nodeid.to_string() for k, p in paths.items()}
+    finally:
+        await call(c.disconnect())

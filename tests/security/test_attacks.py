@@ -16,7 +16,7 @@ from plant.audit import read_audit
 from plant.pki import TrustList, thumbprint
 from plant.serve import PlantThread
 from tests.plant.plant_helpers import OPERATOR, call, plant_config, run
-from tests.security.conftest import HERE, Cert, node_available
+from tests.security.conftest import HERE, Cert, lads_ids, node_available
 
 pytestmark = pytest.mark.timeout(240)
 DENIED = "BadUserAccessDenied"
@@ -35,7 +35,8 @@ def attack(scenario: str, **args: Any) -> dict:
 
 def test_none_channel_not_advertised_is_refused(attack_plant, certs):
     """Even with a trusted certificate (sent in CreateSession), no session on a None channel."""
-    out = attack("none", endpoint=attack_plant.endpoints["UniPress-1"], device="UniPress-1",
+    ep = attack_plant.endpoints["UniPress-1"]
+    out = attack("none", endpoint=ep, ids=run(lads_ids(ep, "UniPress-1", certs["python"])),
                  **certs["trusted"].node_args())
     assert out["session"] == "BadSecurityPolicyRejected", out
     assert "writeStatus" not in out and "startStatus" not in out
@@ -46,7 +47,8 @@ def test_none_channel_of_a_demo_plant_still_checks_roles(tmp_path, certs):
     pf = plant_config(tmp_path, devices=[{"name": "UniPress-1", "kind": "automatic_uniaxial", "port": 0}])
     TrustList(tmp_path / "pki").ensure().add(certs["trusted"].der)
     with PlantThread(pf) as p:
-        out = attack("none", endpoint=p.endpoints["UniPress-1"], device="UniPress-1", **certs["trusted"].node_args())
+        ep = p.endpoints["UniPress-1"]
+        out = attack("none", endpoint=ep, ids=run(lads_ids(ep, "UniPress-1")), **certs["trusted"].node_args())
     assert out["session"] == "Good"
     assert out["writeStatus"] == DENIED and out["clearStatus"] == DENIED and out["startStatus"] == DENIED, out
     assert out["runId"] is None
@@ -54,8 +56,9 @@ def test_none_channel_of_a_demo_plant_still_checks_roles(tmp_path, certs):
 
 
 def test_anonymous_write_and_call_refused_and_audited(attack_plant, certs):
-    out = attack("session", endpoint=attack_plant.endpoints["UniPress-1"], device="UniPress-1",
-                 **certs["trusted"].node_args())
+    ep = attack_plant.endpoints["UniPress-1"]
+    ids = run(lads_ids(ep, "UniPress-1", certs["python"]))
+    out = attack("session", endpoint=ep, ids=ids, **certs["trusted"].node_args())
     assert out["session"] == "Good", out
     assert out["writeStatus"] == DENIED and out["clearStatus"] == DENIED and out["startStatus"] == DENIED, out
     assert out["userAccessLevel"] == 1 and out["userExecutableStart"] is False
@@ -63,13 +66,13 @@ def test_anonymous_write_and_call_refused_and_audited(attack_plant, certs):
     tp = thumbprint(certs["trusted"].der.read_bytes())
     mine = [r for r in records if r["client_cert"] == tp]
     assert {(r["kind"], r["status"]) for r in mine} >= {("write", DENIED), ("call", DENIED)}
-    start = [r for r in mine if r["kind"] == "call" and r["method"].endswith("StartProgram")]
+    start = [r for r in mine if r["kind"] == "call" and r["method"] == ids["start"]]
     assert start and start[0]["role"] == "anonymous" and '"target_pressure_mpa":700' in start[0]["arguments"][1]
     assert (attack_plant.tmp / "pki" / "audit.jsonl").stat().st_mode & 0o777 == 0o600
 
 
 def test_untrusted_certificate_refused_kept_and_acceptable(attack_plant, certs):
-    args = dict(endpoint=attack_plant.endpoints["UniPress-1"], device="UniPress-1", drive=False,
+    args = dict(endpoint=attack_plant.endpoints["UniPress-1"], drive=False,
                 **certs["untrusted"].node_args())
     out = attack("session", **args)
     refused = out.get("session", out.get("connect"))
@@ -112,10 +115,10 @@ def test_repeated_wrong_passwords_are_throttled_then_locked_out(attack_plant, ce
 
 
 def test_operator_strict_types_and_per_node_write_status(attack_plant, certs):
-    out = attack("operator", endpoint=attack_plant.endpoints["UniPress-1"], device="UniPress-1",
+    ep = attack_plant.endpoints["UniPress-1"]
+    out = attack("operator", endpoint=ep, ids=run(lads_ids(ep, "UniPress-1", certs["python"])),
                  user=OPERATOR[0], password=OPERATOR[1], **certs["trusted"].node_args())
     assert out["userAccessLevel"] == 3, out
-    assert out["stringRecipeStatus"] == "BadTypeMismatch", out
     assert out["stringWriteStatus"] == "BadTypeMismatch", out
     assert out["multiWrite"] == ["Good", "BadOutOfRange"], out
     assert out["readBack"] == 120.0
@@ -147,7 +150,7 @@ def test_twin_refuses_an_impostor_server(tmp_path, certs):
         s = DeviceSession("UniPress-1", endpoint, conn, OPERATOR, (certs["python"].der, certs["python"].key), trust)
         try:
             await s.connect()
-            assert await s.read("State/CurrentState") in ("Idle", "Running")
+            assert s.connected
         finally:
             await s.close()
 
@@ -158,3 +161,31 @@ def test_twin_refuses_an_impostor_server(tmp_path, certs):
         with pytest.raises(ServerUntrusted, match="does not trust"):
             run(session_ok(endpoint))
     assert list((tmp_path / "twin-servers" / "rejected").glob("*.der"))
+
+
+@pytest.mark.parametrize("value", ["3_00", " 300", "0x12c", "300abc"])
+def test_property_values_are_decimal_strings_not_coerced(attack_plant, certs, value):
+    """Properties travel as strings (docs/opcua.md 4.4); anything but a plain decimal is refused."""
+    from tests.plant.plant_helpers import WIP_RECIPE, key_values, node, sample_infos
+    from adapters import vocabulary as v
+
+    async def go() -> int:
+        c = Client(attack_plant.endpoints["UniPress-1"], timeout=10)
+        c.application_uri = certs["python"].uri
+        await c.set_security(SecurityPolicyBasic256Sha256, str(certs["python"].der), str(certs["python"].key),
+                             mode=ua.MessageSecurityMode.SignAndEncrypt)
+        c.set_user(OPERATOR[0])
+        c.set_password(OPERATOR[1])
+        await call(c.connect(), 30)
+        try:
+            props = [(k, value if k == "target_pressure_mpa" else repr(float(x)))
+                     for k, x in dict(WIP_RECIPE, temperature_c=22.0).items()]
+            sm = await node(c, "UniPress-1", v.UNIT_STATE)
+            meth = await node(c, "UniPress-1", v.UNIT_START_PROGRAM)
+            with pytest.raises(ua.UaStatusCodeError) as err:
+                await call(sm.call_method(meth, "PressCycle", key_values(props), f"coerce-{value!r}", "",
+                                          sample_infos(["c1"])))
+            return err.value.code
+        finally:
+            await call(c.disconnect())
+    assert run(go()) == ua.StatusCodes.BadInvalidArgument
