@@ -1,8 +1,9 @@
 """The twin's side of the certificate check: which servers it talks to.
 
-Before any session, `ServerTrust.verify` asks the endpoint for its endpoints (GetEndpoints
-needs no session), takes the certificate of the endpoint with the chosen policy and
-SignAndEncrypt, and accepts it only when its SHA-1 thumbprint is trusted: a certificate in
+Before any session, adapters.opcua.DeviceSession asks the endpoint for its endpoints
+(GetEndpoints needs no session) and awaits `ServerTrust.check_async` (its `server_check` hook)
+with the certificate of the endpoint it chose; that accepts it only when its SHA-1 thumbprint is
+trusted: a certificate in
 the twin's trust folder (`hardware.connection.server_trust_dir`, default
 `<client_cert_dir>/servers/trusted`) or one of the certificates the plant file's own PKI folder
 holds (`<cert_dir>/own`, when that folder is on this machine). The session then pins that
@@ -18,13 +19,9 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable
 
-from adapters.session import DeviceUnavailable
+from adapters.opcua.linklog import ConfigurationRefused
 
 log = logging.getLogger(__name__)
-
-POLICY_URIS = {"Basic256Sha256": "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256",
-               "Aes256_Sha256_RsaPss": "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss"}
-
 
 def _thumbprint(der: bytes) -> str:
     return hashlib.sha1(der).hexdigest()
@@ -56,9 +53,8 @@ def _certs_in(folder: Path) -> dict[str, Path]:
     return out
 
 
-class ServerUntrusted(DeviceUnavailable):
-    """The server's certificate is not one the twin trusts: a setup problem (`twin hil` exits 2)
-    at the start; mid-run the device counts as unavailable (its cycle is quarantined)."""
+class ServerUntrusted(ConfigurationRefused):
+    """The server's certificate is not one the twin trusts: a setup problem (`twin hil` exits 2)."""
 
 
 class ServerTrust:
@@ -89,21 +85,10 @@ class ServerTrust:
                               f"(SHA-1 {tp}; kept in {path}). If this really is the device, copy its "
                               f"certificate into one of: {places}")
 
-    async def verify(self, endpoint: str, policy: str, timeout_s: float) -> bytes:
-        """The endpoint's certificate for ``policy`` (SignAndEncrypt), checked against the trust list."""
-        import asyncio
-
-        from asyncua import Client, ua
-
-        probe = Client(endpoint, timeout=timeout_s)
-        eps = await asyncio.wait_for(probe.connect_and_get_server_endpoints(), timeout_s)
-        uri = POLICY_URIS[policy]
-        for ep in eps:
-            if ep.SecurityPolicyUri == uri and ep.SecurityMode == ua.MessageSecurityMode.SignAndEncrypt:
-                if not ep.ServerCertificate:
-                    break
-                return self.check(_first_cert(ep.ServerCertificate), endpoint)
-        raise ServerUntrusted(f"{endpoint} offers no {policy} SignAndEncrypt endpoint with a certificate")
+    async def check_async(self, endpoint: str, der: bytes) -> None:
+        """The `server_check` hook of adapters.opcua.DeviceSession: awaited with the certificate of
+        the endpoint description before any session (the session then pins it)."""
+        self.check(_first_cert(der), endpoint)
 
 
 def plant_own_dir(plant: Any) -> Path | None:

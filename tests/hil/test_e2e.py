@@ -180,13 +180,13 @@ async def _kill_when_running(wip_proc: h.Proc, hil: h.Proc, db: Path, port: int,
         assert time.monotonic() < end, "no WIP runs recorded in time"
         await asyncio.sleep(0.05)
     async with h.connect(_endpoint(port), cert) as client:
-        state = await h.device_node(client, "WIP-1", "State/CurrentState")
-        active = await h.device_node(client, "WIP-1", "ProgramManager/ActiveProgram/RunId")
+        state = await h.node_at(client, h.press_unit("WIP-1") + h.v.UNIT_CURRENT_STATE)
+        active = await h.node_at(client, h.press_unit("WIP-1") + h.v.active_program("DeviceProgramRunId"))
         while True:
             assert hil.alive(), f"twin hil ended before the kill:\n{hil.output()[-4000:]}"
             assert time.monotonic() < end, "WIP-1 never seen running"
             values = await h.call(client.read_values([state, active]))
-            if values[0] == "Running":
+            if getattr(values[0], "Text", values[0]) == "Running":
                 wall = time.time()
                 wip_proc.kill()
                 break

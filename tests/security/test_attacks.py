@@ -127,7 +127,7 @@ def test_operator_strict_types_and_per_node_write_status(attack_plant, certs):
 def test_twin_refuses_an_impostor_server(tmp_path, certs):
     """The twin pins the press's certificate: another server on the same endpoint is refused."""
     from adapters.pki import ServerTrust, ServerUntrusted
-    from adapters.session import DeviceSession
+    from adapters.opcua import DeviceSession
     from adapters.settings import Connection
     from tests.hil.proxy import free_port
     from tests.security.conftest import secure_plant
@@ -147,7 +147,8 @@ def test_twin_refuses_an_impostor_server(tmp_path, certs):
     trust = ServerTrust(tmp_path / "twin-servers", [real_dir / "pki" / "own"])
 
     async def session_ok(endpoint: str) -> None:
-        s = DeviceSession("UniPress-1", endpoint, conn, OPERATOR, (certs["python"].der, certs["python"].key), trust)
+        s = DeviceSession("UniPress-1", endpoint, conn, OPERATOR, (certs["python"].der, certs["python"].key),
+                          server_check=trust.check_async)
         try:
             await s.connect()
             assert s.connected
