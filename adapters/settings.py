@@ -59,6 +59,9 @@ class Connection(_Model):
     client_cert_dir: Path = Field(default=Path("~/.cache/anodeless-twin/pki/twin-client"),
                                   description="client certificate and key; generated if missing")
     application_uri: str = "urn:twin:hil-client"
+    server_trust_dir: Path | None = Field(
+        default=None, description="trusted server certificates in trusted/, refused ones in rejected/; "
+                                  "default <client_cert_dir>/servers (the plant file's PKI own/ is trusted too)")
     credentials: Credentials = Field(default_factory=Credentials)
     call_timeout_s: float = Field(default=5.0, gt=0, description="wall-clock limit of every single OPC UA call")
     connect_timeout_s: float = Field(default=10.0, gt=0, description="wall-clock limit of one connection attempt")

@@ -463,6 +463,7 @@ from twin import cli_studies  # noqa: E402,F401  (registers `twin optimize` and 
 from twin import cli_calibration  # noqa: E402,F401  (registers `twin calibrate` and `twin check-model`)
 from twin import cli_live  # noqa: E402,F401  (registers `twin view`)
 from twin import cli_probe  # noqa: E402,F401  (registers `twin plant probe`)
+from twin import cli_plant_security  # noqa: E402,F401  (registers `twin plant user` and `twin plant trust`)
 
 
 def main() -> None:  # pragma: no cover

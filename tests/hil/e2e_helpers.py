@@ -66,6 +66,13 @@ def write_security(tmp: Path) -> dict[str, Path]:
     creds = tmp / "operator.credentials.yaml"
     creds.write_text(yaml.safe_dump({"username": user, "password": password}), encoding="utf-8")
     creds.chmod(0o600)
+    from plant.pki import TrustList, ensure_own_certificate
+    from twin.hil import CLIENT_CERT_NAME
+
+    # the plant trusts the twin's client certificate (made now, as an operator would provision it)
+    twin_cert, _ = ensure_own_certificate(tmp / "twin-client-pki", CLIENT_CERT_NAME, "urn:twin:hil-client",
+                                          "127.0.0.1", client=True)
+    TrustList(tmp / "plant-pki").ensure().add(twin_cert)
     return {"users": users, "credentials": creds, "cert_dir": tmp / "plant-pki",
             "client_cert_dir": tmp / "twin-client-pki"}
 

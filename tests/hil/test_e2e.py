@@ -36,6 +36,8 @@ def security(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Users, credentials and certificate directories shared by the tests (keys made once)."""
     sec = h.write_security(tmp_path_factory.mktemp("hil-e2e-security"))
     sec["reader_cert"] = h.run_async(h.reader_cert(sec["cert_dir"].parent / "reader-pki"))
+    from plant.pki import TrustList
+    TrustList(sec["cert_dir"]).ensure().add(sec["reader_cert"][0])  # the plant trusts the test's reader
     return sec
 
 
