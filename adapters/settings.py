@@ -73,6 +73,9 @@ class Connection(_Model):
                                                       "subscription to the unit's state says nothing")
     disposition_retry_s: float = Field(default=2.0, gt=0,
                                        description="wall interval between delivery attempts of undelivered decisions")
+    disposition_batch_s: float = Field(default=0.1, ge=0,
+                                       description="wall time a decision waits for others to the same device, "
+                                                   "so they go in one Call request")
     stall_timeouts: int = Field(default=2, ge=1,
                                 description="consecutive call time-outs on an open socket that mark a device stalled")
 

@@ -96,8 +96,10 @@ class Outbox:
 
     async def _run(self) -> None:
         retry_s = self.link.hardware.connection.disposition_retry_s
+        gather_s = self.link.hardware.connection.disposition_batch_s
         while not self._closing:
-            await wait_event(self.wake, retry_s)
+            if await wait_event(self.wake, retry_s) and gather_s > 0 and not self._closing:
+                await asyncio.sleep(gather_s)  # let the decisions of one batch arrive: one Call for them all
             self.wake.clear()
             for binding in list(self.pending):
                 await self._deliver(binding)
