@@ -457,15 +457,14 @@ def test_generic_client_finds_lads_devices_by_type_and_reads_units(plant):
 def test_pruned_results_disappear_and_refuse_dispositions(tmp_path, monkeypatch):
     """R5/G4: beyond the retention the oldest Result leaves the ResultSet; SetDisposition on it is BadNotFound.
     Later Results are clones of the first one's structure: they must read exactly like it."""
-    import plant.devices
     from plant.serve import start_plant
     from tests.plant.plant_helpers import plant_config
-
-    monkeypatch.setattr(plant.devices, "MAX_RESULTS", 2)
 
     async def go():
         running = await start_plant(plant_config(tmp_path, devices=[{"name": "UniPress-1", "kind": "automatic_uniaxial",
                                                                      "port": 0}]))
+        for srv in running.servers.values():  # keep 2 collected Results (the plant file allows >= 100 only)
+            srv.retention.cfg = srv.retention.cfg.model_copy(update={"max_results": 2})
         try:
             async with connect(running.endpoints["UniPress-1"], OPERATOR) as c:
                 recipe = dict(WIP_RECIPE, temperature_c=22.0, hold_s=1.0)
