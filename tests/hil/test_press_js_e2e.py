@@ -6,6 +6,7 @@ quarantines exactly that run's cells."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import os
 import subprocess
 import time
@@ -31,6 +32,10 @@ UNIT = [(u.DI, "DeviceSet"), (u.PLANT, DEVICE), (u.LADS, "FunctionalUnitSet"), (
 
 def js_scenario(press: JsPress, policy: str = "Basic256Sha256", n_cells: int = 6, hold_s: float | None = None,
                 **connection: Any) -> dict:
+    # the integrator trusts the vendor's server certificate (the twin refuses unknown servers: adapters.pki)
+    trusted = press.client_cert[0].parent / "servers" / "trusted"
+    trusted.mkdir(parents=True, exist_ok=True)
+    shutil.copy(press.server_certificate, trusted / press.server_certificate.name)
     conn = {"security_policy": policy, "client_cert_dir": str(press.client_cert[0].parent), "give_up_s": 20.0,
             "call_timeout_s": 5.0, "connect_timeout_s": 10.0, **connection}
     data = scenario_data(n_cells=n_cells, endpoint=press.endpoint, device=DEVICE, batch=2, p=(1.0, 0.0, 0.0), **conn)
