@@ -59,6 +59,10 @@ def test_contract_paths_resolve_with_timestamps_units_and_types(plant, device):
             assert await call(dev.read_type_definition()) == ua.NodeId(1002, ns.index(v.LADS_NS))
             sm = await node(c, device, v.UNIT_STATE)
             assert await call(sm.read_type_definition()) == ua.NodeId(1043, ns.index(v.LADS_NS))
+            avail = await call((await resolve(c, (v.ua_("AvailableStates"),), sm)).read_value())
+            assert set(avail) == {ua.NodeId(i, ns.index(v.LADS_NS)) for i in v.UNIT_STATE_IDS.values()}
+            state_id = await call((await node(c, device, v.UNIT_CURRENT_STATE + (v.ua_("Id"),))).read_value())
+            assert state_id in avail
             assert await unit_state(c, device) in [s.value for s in v.UnitState]
             tpl = await node(c, device, v.template_path(TEMPLATE[device]))
             tid = await call((await resolve(c, (v.lads("DeviceTemplateId"),), tpl)).read_value())
