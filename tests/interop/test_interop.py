@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from plant.serve import PlantThread
-from tests.plant.plant_helpers import OPERATOR, plant_config
+from tests.plant.plant_helpers import OPERATOR, PLANT_START_TIMEOUT_S, plant_config
 
 HERE = Path(__file__).parent
 
@@ -31,7 +31,7 @@ def _node_modules() -> None:
 def test_node_opcua_client_browses_reads_writes_subscribes_and_calls(tmp_path):
     _node_modules()
     pf = plant_config(tmp_path, devices=[{"name": "CIP-1", "kind": "cip", "port": 0}])
-    with PlantThread(pf) as plant:
+    with PlantThread(pf, start_timeout_s=PLANT_START_TIMEOUT_S) as plant:
         proc = subprocess.run(["node", str(HERE / "client.js"), plant.endpoints["CIP-1"], "CIP-1",
                                *OPERATOR], capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr[-3000:]
