@@ -34,7 +34,7 @@ def _plant(tmp: Path, n: int, publish_hz: float, time_scale: float) -> PlantFile
     save_users(users, {USER[0]: hash_password(USER[1], "operator")})
     return PlantFile.model_validate({
         "name": "bench", "time_scale": time_scale, "publish_hz": publish_hz,
-        "security": {"allow_insecure": True, "users_file": str(users), "cert_dir": str(tmp / "pki")},
+        "security": {"demo": True, "allow_insecure": True, "users_file": str(users), "cert_dir": str(tmp / "pki")},
         "devices": [{"name": f"CIP-{i + 1}", "kind": "cip", "port": 0} for i in range(n)]})
 
 

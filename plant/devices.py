@@ -300,11 +300,7 @@ class Device:
         res.run = run
         self.results[res.run_id] = res
         self.new_results.append(res)
-        while len(self.results) > MAX_RESULTS:
-            old = next(iter(self.results))
-            del self.results[old]
-            self.runs_by_job = {j: r for j, r in self.runs_by_job.items() if r != old}
-            self.pruned.append(old)
+        # pruning: plant.retention (only collected Results, job records kept), run by the host's pump
         self.active = None
         self.active_faults = list(res.faults)
         ok = res.outcome in (Outcome.COMPLETED.value, Outcome.STOPPED.value)
@@ -361,9 +357,12 @@ class PressDevice(Device):
     def _convert_properties(self, props: dict[str, str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in props.items():
-            if not DECIMAL.fullmatch(v):
-                raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not a plain decimal number")
-            x = float(v)
+            try:
+                if not isinstance(v, str) or not DECIMAL.fullmatch(v):  # strict: no "3_00", " 300", "0x12c"
+                    raise ValueError(v)
+                x = float(v)
+            except ValueError:
+                raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not a decimal number") from None
             if not np.isfinite(x):
                 raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not finite")
             out[k] = x

@@ -31,6 +31,8 @@ def _node_modules() -> None:
 def test_node_opcua_client_browses_reads_writes_subscribes_and_calls(tmp_path):
     _node_modules()
     pf = plant_config(tmp_path, devices=[{"name": "CIP-1", "kind": "cip", "port": 0}])
+    # node-opcua sends its own self-signed certificate: a demo plant may accept any (trust_all_clients)
+    pf = pf.model_copy(update={"security": pf.security.model_copy(update={"trust_all_clients": True})})
     with PlantThread(pf, start_timeout_s=PLANT_START_TIMEOUT_S) as plant:
         proc = subprocess.run(["node", str(HERE / "client.js"), plant.endpoints["CIP-1"], "CIP-1",
                                *OPERATOR], capture_output=True, text=True, timeout=90)
