@@ -28,25 +28,36 @@ class SimPressPort:
     """Runs `plant.press.simulate_cycle` and completes after the cycle's duration."""
 
     def __init__(self, env: simpy.Environment, specs: dict[str, "PressSpec"], generator: Generators,
-                 sample_hz: float, faults: dict[str, dict[str, float]] | None = None):
+                 sample_hz: float, faults: dict[str, dict[str, float]] | None = None,
+                 wants_trace: Callable[[str, float], bool] | None = None):
         self.env = env
         self.specs = specs
         self.faults = faults or {}
+        # (station, now) -> whether anyone keeps this cycle's trace; None: always build it
+        self.wants_trace = wants_trace
         self.generator = generator
         self.sample_hz = sample_hz
         self._rngs: dict[str, np.random.Generator] = {}
         self._runs = 0
 
     def cycle(self, station: str, recipe: "Recipe", cells: Sequence[CellLike]) -> simpy.Event:
-        from plant.press import simulate_cycle
+        from plant.press import cycle_summary, simulate_cycle
 
         rng = self._rngs.get(station)
         if rng is None:
             rng = self._rngs[station] = self.generator(f"{station}:press")
         chances = self.faults.get(station)
         faults = [kind for kind, p in chances.items() if rng.random() < p] if chances else []
-        res = simulate_cycle(self.specs[station], recipe, len(cells), rng, faults=faults, sample_hz=self.sample_hz)
         self._runs += 1
+        if not faults and self.wants_trace is not None and not self.wants_trace(station, self.env.now):
+            fast = cycle_summary(self.specs[station], recipe, len(cells), rng, sample_hz=self.sample_hz)
+            if fast is not None:  # the same numbers as simulate_cycle, without building the trace
+                meas = PressMeasurement(
+                    run_id=f"sim-{station}-{self._runs}", ok=True, status="Completed", duration_s=fast.duration_s,
+                    hold_duration_s=fast.hold_duration_s, mean_temperature_c=fast.mean_temperature_c,
+                    cell_pressure_mpa=fast.cell_pressure_mpa.tolist(), cell_pressure_cv=fast.cell_pressure_cv.tolist())
+                return self.env.timeout(fast.duration_s / SECONDS_PER_H, value=meas)
+        res = simulate_cycle(self.specs[station], recipe, len(cells), rng, faults=faults, sample_hz=self.sample_hz)
         meas = PressMeasurement(
             run_id=f"sim-{station}-{self._runs}",
             ok=res.status == "Completed" and not res.faults,
@@ -74,16 +85,16 @@ class SimMetrologyPort:
         self._rngs: dict[str, np.random.Generator] = {}
 
     def measure(self, station: str, cell: CellLike) -> simpy.Event:
-        from plant.metrology import measure
+        from plant.metrology import measure_one
 
         rng = self._rngs.get(station)
         if rng is None:
             rng = self._rngs[station] = self.generator(f"{station}:metrology")
         spec = self.specs[station]
         assert cell.true_surface is not None
-        surface = measure(cell.true_surface, rng, spec, self.lots.get(cell.lot))
+        surface = measure_one(cell.true_surface, rng, spec, self.lots.get(cell.lot))
         ev = self.env.event()
-        ev.succeed(SurfaceMeasurement(**{k: float(v) for k, v in surface.items()}, cutoff_um=spec.cutoff_short_um))
+        ev.succeed(SurfaceMeasurement(**surface, cutoff_um=spec.cutoff_short_um))
         return ev
 
 
@@ -109,7 +120,7 @@ class SimGloveboxPort:
                action: Callable[[], Any]) -> Generator[simpy.Event, Any, None]:
         while True:
             yield self.env.timeout(rng.exponential(mean_h))
-            box.step(self.env.now * SECONDS_PER_H - box.t_s)
+            box.advance(self.env.now * SECONDS_PER_H - box.t_s)
             action()
 
     def exposure(self, resource: str, t_start_h: float, t_end_h: float) -> simpy.Event | None:
@@ -118,9 +129,9 @@ class SimGloveboxPort:
             return None
         ev = self.env.event()
         t0, t1 = t_start_h * SECONDS_PER_H, t_end_h * SECONDS_PER_H
-        box.step(t1 - box.t_s)
+        box.advance(t1 - box.t_s)  # no reading: the sensor noise is never used here
         worst = box.max_between(t0, t1)
-        excursion = bool(box.excursions_between(t0, t1))
+        excursion = box.any_excursion_between(t0, t1)
         return ev.succeed(AtmosphereExposure(worst["o2_ppm"], worst["h2o_ppm"], excursion))
 
 
@@ -131,12 +142,14 @@ class SimDispositionPort:
         return None
 
 
-def sim_ports(env: simpy.Environment, scenario: Any, generator: Generators) -> Ports:
-    """The in-process ports for a resolved scenario; `generator(name)` gives a named stream."""
+def sim_ports(env: simpy.Environment, scenario: Any, generator: Generators,
+              wants_trace: Callable[[str, float], bool] | None = None) -> Ports:
+    """The in-process ports for a resolved scenario; `generator(name)` gives a named stream;
+    `wants_trace(station, now)` says whether a press cycle starting now needs its trace."""
     resolved = scenario.resolved
     faults = {n: scenario.stations[n].press.fault_probabilities for n in resolved.presses}
     return Ports(
-        press=SimPressPort(env, resolved.presses, generator, scenario.run.press_sample_hz, faults),
+        press=SimPressPort(env, resolved.presses, generator, scenario.run.press_sample_hz, faults, wants_trace),
         metrology=SimMetrologyPort(env, resolved.instruments, resolved.lots, generator),
         glovebox=SimGloveboxPort(env, scenario.resources, resolved.gloveboxes, generator),
         disposition=SimDispositionPort(),

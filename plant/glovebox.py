@@ -149,6 +149,14 @@ class GloveboxAtmosphere:
     # ----- time --------------------------------------------------------------------
     def step(self, dt_s: float) -> tuple[float, float]:
         """Advance by ``dt_s`` (any size, exact) and return measured (O2, H2O) ppm."""
+        self.advance(dt_s)
+        noisy = self._c + self._noise * self.rng.standard_normal(2)
+        noisy = np.maximum(noisy, 0.0)
+        return float(noisy[0]), float(noisy[1])
+
+    def advance(self, dt_s: float) -> None:
+        """Advance by ``dt_s`` like ``step``, without taking a (noisy) reading: the model's
+        state, excursions and history are the same; only the sensor's noise is not drawn."""
         t_goal = self.t_s + dt_s
         while True:
             ends = [lk.end_s for lk in self._leaks if lk.end_s <= t_goal]
@@ -158,9 +166,6 @@ class GloveboxAtmosphere:
                 break
             self._leaks = [lk for lk in self._leaks if lk.end_s > self.t_s]
             self._new_segment()
-        noisy = self._c + self._noise * self.rng.standard_normal(2)
-        noisy = np.maximum(noisy, 0.0)
-        return float(noisy[0]), float(noisy[1])
 
     def _advance_to(self, t1: float) -> None:
         """Exact advance within one piece, tracking limit crossings and peaks."""
@@ -219,8 +224,23 @@ class GloveboxAtmosphere:
             dt = self._seg_t[k] - self._seg_t[prev]
             cands.append(self._seg_ceq[prev] + (self._seg_c0[prev] - self._seg_ceq[prev])
                          * np.exp(-dt / self._tau))
-        m = np.max(np.vstack(cands), axis=0)
-        return {"o2_ppm": float(m[0]), "h2o_ppm": float(m[1])}
+        # the maximum is exact however it is taken: plain floats are cheaper than a stacked array
+        return {"o2_ppm": max(float(c[0]) for c in cands), "h2o_ppm": max(float(c[1]) for c in cands)}
+
+    def any_excursion_between(self, t0_s: float, t1_s: float) -> bool:
+        """``bool(excursions_between(t0, t1))`` in O(1) for a recent window: a species' excursions
+        follow one another (each starts after the previous one ended), so only its latest one
+        starting by ``t1`` can reach ``t0``."""
+        pending = set(SPECIES)
+        for e in reversed(self.excursions):
+            if e.species not in pending or e.start_s > t1_s:
+                continue
+            if e.end_s is None or e.end_s >= t0_s:
+                return True
+            pending.discard(e.species)
+            if not pending:
+                return False
+        return False
 
     def excursions_between(self, t0_s: float, t1_s: float) -> list[Excursion]:
         """Excursions overlapping [t0, t1]."""

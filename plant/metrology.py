@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from twin.lots import SURFACE_KEYS, CollectorLot, library_lot, sample_lot
 
 __all__ = ["MEASURE_KEYS", "ProfilometerSpec", "CollectorLot", "load_profilometer_spec", "load_collector_lot",
-           "sample_lot", "measure", "measure_duration_s", "height_map"]
+           "sample_lot", "measure", "measure_one", "measure_duration_s", "height_map"]
 
 MEASURE_KEYS: tuple[str, ...] = SURFACE_KEYS
 
@@ -79,6 +79,23 @@ def measure(true: dict, rng: np.random.Generator, spec: ProfilometerSpec,
         if key == "sdq":
             v = sdq_at_cutoff(v, lot, spec.cutoff_short_um)
         out[key] = np.maximum(v * (1.0 + noise[i] * z[i]), 0.0)
+    return out
+
+
+def measure_one(true: dict, rng: np.random.Generator, spec: ProfilometerSpec,
+                lot: CollectorLot | None = None) -> dict[str, float]:
+    """``measure`` for one sample as plain floats: the same draw and the same float operations
+    (no 0-d arrays), so the same numbers (tests/plant/test_metrology.py)."""
+    noise = (spec.sq_noise_frac, spec.sdq_noise_frac, spec.pv_noise_frac, spec.waviness_noise_frac,
+             spec.waviness_mm_noise_frac)
+    z = rng.standard_normal(len(MEASURE_KEYS)).tolist()
+    out: dict[str, float] = {}
+    for i, key in enumerate(MEASURE_KEYS):
+        v = float(true[key])
+        if key == "sdq" and lot is not None and lot.cutoff_um is not None and lot.hurst is not None:
+            v = v * (lot.cutoff_um / spec.cutoff_short_um) ** (1.0 - lot.hurst)
+        x = v * (1.0 + noise[i] * z[i])
+        out[key] = x if x >= 0.0 or x != x else 0.0  # np.maximum(x, 0.0)
     return out
 
 

@@ -8,7 +8,8 @@ Model of one cycle (phases in order): load, heat-up, ramp, hold, decompression, 
 * Setpoint: 0 until the ramp, linear ramp to target*(1+bias) at the recipe rate, held,
   linear decompression to 0.
 * Controller: first-order lag (time constant ``controller_time_constant_s``) toward the
-  setpoint, discretised exactly (zero-order hold) and run with ``scipy.signal.lfilter``.
+  setpoint, discretised exactly (zero-order hold): ``first_order_lag``, the recursion
+  ``scipy.signal.lfilter([1 - a], [1, -a], x)`` runs, float for float, without its import.
 * Measured pressure: lagged pressure * (1 + noise_frac * N(0,1)) + sensor floor noise.
 * Temperature: ambient, linear heat-up at ``heating_rate_c_s`` to the recipe temperature,
   then held with sensor noise.
@@ -229,10 +230,8 @@ def simulate_cycle(
         sp = np.clip(ramp_sp, 0.0, p_set_hold)
         sp = np.where(t >= t_dec0, np.maximum(p_set_hold - recipe.decompression_rate_mpa_s
                                               * (t - t_dec0), 0.0), sp)
-    a = np.exp(-dt / spec.controller_time_constant_s)
-    from scipy.signal import lfilter  # lazy: validating a scenario must not pay for scipy.signal
-
-    p_true = lfilter([1.0 - a], [1.0, -a], sp)
+    a = float(np.exp(-dt / spec.controller_time_constant_s))
+    p_true = np.array(first_order_lag(sp.tolist(), a))
 
     if "leak" in faults and not has_over:
         p_true = _apply_leak(spec, recipe, t, p_true, t_hold0, t_dec0)
@@ -310,6 +309,87 @@ def simulate_cycle(
         mean_temperature_c=mean_temp, cell_pressure_mpa=cell_p, cell_pressure_cv=cell_cv,
         trace_t_s=t, trace_p_mpa=p_meas, trace_temp_c=temp, trace_phase=phase,
     )
+
+
+def first_order_lag(x: Sequence[float], a: float) -> list[float]:
+    """y[k] = a*y[k-1] + (1-a)*x[k] from rest, in the operation order of
+    ``scipy.signal.lfilter([1 - a], [1, -a], x)`` (direct form II transposed: y = z + b0*x,
+    z = a*y), so the result is the same to the last bit (tests/plant/test_press_fast.py)."""
+    b0 = 1.0 - a
+    z = 0.0
+    out = []
+    for xk in x:
+        y = z + b0 * xk
+        z = a * y
+        out.append(y)
+    return out
+
+
+@dataclass
+class CycleSummary:
+    """What the line needs from a fault-free cycle (``cycle_summary``), without the trace."""
+
+    duration_s: float
+    hold_duration_s: float
+    hold_pressure_mean_mpa: float
+    mean_temperature_c: float
+    cell_pressure_mpa: np.ndarray
+    cell_pressure_cv: np.ndarray
+
+
+def cycle_summary(spec: PressSpec, recipe: Recipe, n_cells: int, rng: np.random.Generator,
+                  sample_hz: float | None = None) -> CycleSummary | None:
+    """The numbers ``simulate_cycle(spec, recipe, n_cells, rng, sample_hz=...)`` reports for a
+    fault-free cycle, computed only over the hold window (the trace is not built): the same
+    random draws and the same floating-point operations on the same samples, so the results
+    are identical. None (and nothing drawn) for a cycle without hold samples: call
+    ``simulate_cycle``."""
+    hz = spec.sample_rate_hz if sample_hz is None else sample_hz
+    dt = 1.0 / hz
+    load, heat, ramp, hold, decomp = _phase_durations(spec, recipe)
+    t_ramp0 = load + heat
+    t_hold0 = t_ramp0 + ramp
+    t_dec0 = t_hold0 + hold
+    t_end = t_dec0 + decomp + load
+    n = int(np.floor(t_end * hz + 1e-9)) + 1
+    t = np.arange(n) * dt
+    # hold samples: phase 3 of simulate_cycle, t_hold0 <= t < t_dec0
+    i0, i1 = (int(i) for i in np.searchsorted(t, (t_hold0, t_dec0), side="left"))
+    if i1 <= i0:
+        return None
+    z = rng.standard_normal(3 * n + 2 * n_cells)
+    p_set_hold = recipe.target_pressure_mpa * (1.0 + spec.pressure_bias_frac)
+    rate = recipe.ramp_rate_mpa_s
+    a = float(np.exp(-dt / spec.controller_time_constant_s))
+    b0 = 1.0 - a
+    # first_order_lag of np.clip(ramp, 0, p_set_hold) (the setpoint before decompression), step by
+    # step; from rest it stays exactly 0 while the setpoint is 0, and once the setpoint holds and
+    # the output repeats itself, it repeats for good (the same floats in, the same float out)
+    y_prev = y = state = 0.0
+    x_prev = -1.0
+    p_true = []
+    for tk in t[:i1].tolist():
+        r = rate * (tk - t_ramp0)
+        r = r if r > 0.0 else 0.0
+        x = r if r < p_set_hold else p_set_hold
+        if x == x_prev and y == y_prev:
+            p_true.append(y)
+            continue
+        y_prev, x_prev = y, x
+        y = state + b0 * x
+        state = a * y
+        p_true.append(y)
+    p_hold = np.array(p_true[i0:])
+    hp = p_hold * (1.0 + spec.pressure_noise_frac * z[i0:i1]) + spec.sensor_noise_mpa * z[n + i0:n + i1]
+    hold_mean = float(hp.mean())
+    th = t[i0:i1]
+    temp = np.minimum(spec.ambient_temperature_c + spec.heating_rate_c_s * np.clip(th - (t_ramp0 - heat), 0.0, None),
+                      recipe.temperature_c) + spec.temperature_noise_c * z[2 * n + i0:2 * n + i1]
+    z_cell, z_cv = z[3 * n:3 * n + n_cells], z[3 * n + n_cells:]
+    cell_p = spec.on_cell_mpa(hold_mean) * (1.0 + spec.cell_spread_frac * z_cell)
+    cell_cv = spec.pressure_cv * np.exp(spec.cv_spread_frac * z_cv - 0.5 * spec.cv_spread_frac ** 2)
+    return CycleSummary(duration_s=float(t[-1]), hold_duration_s=float((i1 - i0) * dt), hold_pressure_mean_mpa=hold_mean,
+                        mean_temperature_c=float(temp.mean()), cell_pressure_mpa=cell_p, cell_pressure_cv=cell_cv)
 
 
 def _apply_leak(spec: PressSpec, recipe: Recipe, t: np.ndarray, p: np.ndarray,

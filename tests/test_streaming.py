@@ -103,3 +103,18 @@ def test_quality_keys_are_the_streamed_columns(physics):
     from twin.store import cell_columns
 
     assert {len(r) for r in sink.rows} == {len(cell_columns(quality_keys(physics)))}
+
+
+def test_arrow_columns_equal_pa_array(physics):
+    import pyarrow as pa
+
+    from twin.store import arrow_column, cell_columns
+
+    rows = run_replication(physics, 0, seed=2).cell_rows
+    types = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}
+    for i, (name, t) in enumerate(cell_columns(quality_keys(physics))):
+        col = [r[i] for r in rows]
+        for part in (col, col[:0], [None, *col[:5], None]):
+            assert arrow_column(part, t).equals(pa.array(part, type=types[t])), name
+    assert arrow_column(["é", None, "ab"], "TEXT").equals(pa.array(["é", None, "ab"], type=pa.string()))
+    assert arrow_column([1.5, float("nan"), None], "REAL").to_pylist()[2] is None

@@ -183,8 +183,8 @@ def run(
                                   on_replication=lambda i: step(f"replication {i}"))
             else:
                 result = sim.run(out_dir, on_replication=lambda i: step(f"replication {i}"), overwrite=True)
-    if after is not None:
-        after(result)
+        if after is not None:
+            after(result, executor)
     if as_json:
         out.print_json(json.dumps(json_safe(result.summary)))
     else:

@@ -153,7 +153,7 @@ def check_model(
     raise typer.Exit(EXIT_OK)
 
 
-def param_draws_step(scenario: Any, draws: Optional[int], workers: int = 1) -> Callable[[Any], None] | None:
+def param_draws_step(scenario: Any, draws: Optional[int]) -> Callable[[Any, Any], None] | None:
     """`twin run --param-draws N`: checked before the run; after it, the parameter-uncertainty block."""
     if not draws:
         return None
@@ -162,11 +162,12 @@ def param_draws_step(scenario: Any, draws: Optional[int], workers: int = 1) -> C
                   "(quality.params)")
         raise typer.Exit(EXIT_INVALID)
 
-    def after(result: Any) -> None:
+    def after(result: Any, executor: Any = None) -> None:
         from twin.calibration.propagate import add_to_run
 
         reps = int(result.summary.get("replications") or 1)
         with progress(f"parameter draws {scenario.name}", draws * reps) as step:
-            add_to_run(scenario, result, draws, on_result=lambda d, r: step(f"draw {d} replication {r}"))
+            add_to_run(scenario, result, draws, executor=executor,
+                       on_result=lambda d, r: step(f"draw {d} replication {r}"))
 
     return after

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import simpy
 
 from twin.cost import cost_breakdown
+from twin.engine import FastEnvironment, LeanResource
 from twin.recorder import Recorder, Timeline
 from twin.stations import KINDS
 from twin.stations.base import Node, Process, Station, StationContext, Terminal
@@ -30,7 +31,7 @@ class Line:
         self.scenario = scenario
         self.replication = replication
         self.seed = scenario.run.seed if seed is None else seed
-        self.env = env if env is not None else simpy.Environment()
+        self.env = env if env is not None else FastEnvironment()
         self.streams = Streams(self.seed, replication)
         run = scenario.run
         timeline = (Timeline(run.warmup_h, run.warmup_h + run.timeline_h)
@@ -39,10 +40,10 @@ class Line:
         if ports is None:
             from adapters.sim import sim_ports
 
-            ports = sim_ports(self.env, scenario, self.streams.generator)
+            ports = sim_ports(self.env, scenario, self.streams.generator, self.recorder.wants_press_trace)
         self.ports = ports
         self.terminals = {SINK: Terminal(SINK), SCRAP: Terminal(SCRAP)}
-        shared = {name: simpy.Resource(self.env, r.capacity) for name, r in scenario.resources.items()}
+        shared = {name: LeanResource(self.env, r.capacity) for name, r in scenario.resources.items()}
         ctx = StationContext(self.env, self.streams, ports, self.recorder, self, shared)
         self.stations: dict[str, Station] = {
             name: KINDS[cfg.kind].build(name, cfg, ctx, scenario) for name, cfg in scenario.stations.items()}

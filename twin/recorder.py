@@ -137,6 +137,11 @@ class Recorder:
         if tl is not None and tl.inside(now):
             tl.levels.append((station.name, now, station.queue_length()))
 
+    def wants_press_trace(self, station: str, started_h: float) -> bool:
+        """Whether `press_cycle` would keep the trace of a cycle starting at `started_h`."""
+        tl = self.timeline
+        return tl is not None and station not in tl.press_traces and tl.inside(started_h)
+
     def press_cycle(self, station: str, meas: "PressMeasurement", started_h: float) -> None:
         """Keep the first press trace of each press station that starts inside the window."""
         tl = self.timeline

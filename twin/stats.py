@@ -78,9 +78,9 @@ def t_halfwidth(values: Iterable[float], confidence: float = 0.95) -> float:
     x = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     if x.size < 2:
         return math.nan
-    from scipy.stats import t
+    from twin.quantiles import t_ppf  # = scipy.stats.t.ppf, without importing scipy.stats
 
-    return float(t.ppf(0.5 + confidence / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return float(t_ppf(0.5 + confidence / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
 
 
 def finite_mean(values: Iterable[float]) -> float:

@@ -145,6 +145,25 @@ class TraceStore:
         self.db.close()
 
 
+def arrow_column(values: Sequence[Any], sql_type: str) -> Any:
+    """`pa.array(values, type=...)` for one column of the cells table (None is null), built from
+    buffers: `pa.array` imports pandas whenever it is installed (about half a second)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(values)
+    valid = [v is not None for v in values]
+    bitmap = None if all(valid) else pa.py_buffer(np.packbits(np.array(valid, dtype=bool), bitorder="little"))
+    if sql_type == "TEXT":
+        encoded = [v.encode("utf-8") if v is not None else b"" for v in values]
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return pa.Array.from_buffers(pa.string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+    dtype, typ = (np.float64, pa.float64()) if sql_type == "REAL" else (np.int64, pa.int64())
+    data = np.array([0 if v is None else v for v in values], dtype=dtype)
+    return pa.Array.from_buffers(typ, n, [bitmap, pa.py_buffer(data)])
+
+
 class ParquetCells:
     """`cells.parquet`, written one row group per call."""
 
@@ -162,7 +181,7 @@ class ParquetCells:
         import pyarrow.parquet as pq
 
         columns: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in self.columns]
-        table = pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, self.schema)],
+        table = pa.Table.from_arrays([arrow_column(col, t) for col, (_, t) in zip(columns, self.columns)],
                                      schema=self.schema)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, self.schema)

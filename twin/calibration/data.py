@@ -152,6 +152,7 @@ def write_table(path: str | Path, columns: dict[str, Any]) -> Path:
     table = pa.table({k: (pa.array(list(v)) if not isinstance(v, np.ndarray) else pa.array(v)) for k, v in
                       columns.items()})
     p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     if p.suffix.lower() == ".csv":
         pcsv.write_csv(table, p)
     else:
@@ -277,8 +278,9 @@ def validate(cols: dict[str, list[Any]], source: str = "<cells>") -> CellData:
             if name not in cols:
                 problems.append((None, name, f"missing ({q.description})"))
             else:
+                told = {r for r, c, _ in problems if c == name}  # not a number: said already
                 problems.extend((int(i) + 1, name, "empty (a process value every cell needs)")
-                                for i in np.flatnonzero(missing))
+                                for i in np.flatnonzero(missing) if int(i) + 1 not in told)
         bad = ~missing & (q.outside(np.where(missing, 0.0, a)) | ~np.isfinite(np.where(missing, 0.0, a)))
         problems.extend((int(i) + 1, name, f"must be {q.bound_text()} (got {a[i]:g})") for i in np.flatnonzero(bad))
         inputs[name] = a
@@ -325,8 +327,10 @@ def _cross_problems(inputs: dict[str, np.ndarray], check: Any) -> list[tuple[int
 
 
 def process_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The process record of a run's cells (rows of cells.parquet): pressed and measured cells only."""
-    keep = [r for r in rows if r.get("pressure_mpa") is not None and r.get("sq_um") is not None
+    """The process record of a run's cells (rows of cells.parquet): pressed, measured and disposed cells
+    (those still in process at the end of the run have no final press record yet)."""
+    keep = [r for r in rows if r.get("outcome") not in (None, "in_process")
+            and r.get("pressure_mpa") is not None and r.get("sq_um") is not None
             and r.get("pressure_cv") is not None and r.get("temperature_c") is not None]
     out: dict[str, list[Any]] = {"cell_id": [f"r{r['replication']}-{r['cell_id']}" for r in keep],
                                  "replication": [r["replication"] for r in keep],

@@ -54,10 +54,15 @@ def assess(hessian: np.ndarray, names: list[str], max_log_sd: float = MAX_LOG_SD
     vals, vecs = information(hessian)
     top = max(float(vals[-1]), 1e-300) if len(vals) else 1.0
     null = [k for k, v in enumerate(vals) if v <= MIN_EIGEN_RATIO * top]
-    cov = covariance(hessian)
+    loads = [[k for k in null if abs(vecs[i, k]) > 0.3] for i in range(len(names))]
+    rest = [i for i in range(len(names)) if not loads[i]]
+    sub = covariance(hessian[np.ix_(rest, rest)]) if rest else None  # the others, without the flat ones
+    cov = np.full((len(names), len(names)), np.inf)
+    if sub is not None:
+        cov[np.ix_(rest, rest)] = sub
     out = []
     for i, name in enumerate(names):
-        flat = [k for k in null if abs(vecs[i, k]) > 0.3]
+        flat = loads[i]
         if flat:
             others = [names[j] for j in range(len(names)) if j != i and abs(vecs[j, flat[0]]) > 0.3]
             with_ = f" (confounded with {', '.join(others)})" if others else ""
@@ -65,7 +70,7 @@ def assess(hessian: np.ndarray, names: list[str], max_log_sd: float = MAX_LOG_SD
                                f"the data carry no information along it{with_}: Fisher eigenvalue "
                                f"{vals[flat[0]]:.3g} of {top:.3g}"))
             continue
-        sd = math.sqrt(cov[i, i]) if cov is not None and cov[i, i] > 0 else math.inf
+        sd = math.sqrt(cov[i, i]) if cov[i, i] > 0 else math.inf
         if sd > max_log_sd:
             out.append(Verdict(name, "not_identified", sd, f"log-scale standard error {sd:.2f} > {max_log_sd:g}: "
                                f"the 95% interval spans a factor {math.exp(1.96 * min(sd, 50.0)):.3g} either side"))

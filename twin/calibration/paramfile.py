@@ -214,6 +214,7 @@ def from_fit(result: Any, data_paths: list[str], goodness: dict[str, Any] | None
 
 def save(pf: ParamFile, path: str | Path) -> Path:
     p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
     tmp.write_text(yaml.safe_dump(pf.model_dump(mode="json", exclude_none=True), sort_keys=False), encoding="utf-8")
     tmp.replace(p)

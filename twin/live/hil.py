@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 PUBLISH_MS = 100  # requested publishing interval of the watch subscription
+QUEUE_SIZE = 50  # values the server keeps per item between two publishes
 MAX_SAMPLES = 4000  # per quantity of one cycle
 QUANTITIES = ("pressure_mpa", "temperature_c", "state", "faults")
 
@@ -251,7 +252,7 @@ class HilWatch:
                     names[nid] = quantity
                     nodes.append(client.get_node(nid))
                 sub = await client.create_subscription(PUBLISH_MS, _Handler(device, names))
-                await sub.subscribe_data_change(nodes)
+                await sub.subscribe_data_change(nodes, queuesize=QUEUE_SIZE)  # no change lost between publishes
                 while True:  # the subscription works by itself; check the link now and then
                     await asyncio.sleep(1.0)
                     await asyncio.wait_for(client.nodes.server_state.read_value(), session.conn.call_timeout_s)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from twin.live.feed import LineFeed
 
@@ -63,11 +63,9 @@ class LiveSimulation:
             await asyncio.sleep(0)
 
     async def run_async(self, out_dir: "str | Path | None" = None, overwrite: bool = True,
-                        on_replication: Callable[[int], None] | None = None,
-                        before_end: Callable[[], Awaitable[None]] | None = None) -> "RunResult":
+                        on_replication: Callable[[int], None] | None = None) -> "RunResult":
         """Run on the running loop (the server serves `self.feed` meanwhile); writes like
-        `Simulation.run`. `before_end` is awaited once the run is done, before the outputs
-        are committed (the CLI's --hold)."""
+        `Simulation.run`."""
         from twin.experiment import replications
         from twin.line import Line
         from twin.replication import quality_keys
@@ -100,8 +98,6 @@ class LiveSimulation:
             summary = summarise(sc, reps, self.seed)
             expectations = judge(sc, summary)
             self.feed.done(summary)
-            if before_end is not None:
-                await before_end()
             target = writer.commit(summary) if writer is not None else None
             return RunResult(summary, expectations, target)
         except BaseException as exc:

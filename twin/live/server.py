@@ -114,6 +114,7 @@ class LiveServer:
         self.clients: set[asyncio.Event] = set()
         self.closing = False
         self.sent = 0
+        self.cpu_s = 0.0  # process CPU spent building snapshots and messages (the view's own cost)
         self._server: Any = None
         self._serve: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
@@ -221,11 +222,14 @@ class LiveServer:
             yield "retry: 1000\n\n"
             last = time.monotonic()
             while True:
+                cpu0 = time.process_time()
                 snap = self.latest if self.latest is not None else feed.snapshot()
                 msg = client.message(snap, feed.series)
-                if msg is not None:
+                text = None if msg is None else json.dumps(msg, separators=(",", ":"), allow_nan=False)
+                self.cpu_s += time.process_time() - cpu0
+                if text is not None:
                     self.sent += 1
-                    yield f"event: delta\ndata: {json.dumps(msg, separators=(',', ':'), allow_nan=False)}\n\n"
+                    yield f"event: delta\ndata: {text}\n\n"
                     last = time.monotonic()
                 elif time.monotonic() - last > HEARTBEAT_S:
                     yield ": heartbeat\n\n"
@@ -250,6 +254,7 @@ class LiveServer:
         while not self.closing:
             await wait_event(self._wake, self.tick_s)
             self._wake.clear()
+            cpu0 = time.process_time()
             feed.sample()
             if self.clients:
                 self.latest = feed.snapshot()
@@ -257,6 +262,7 @@ class LiveServer:
                     dirty.set()
             else:
                 self.latest = None
+            self.cpu_s += time.process_time() - cpu0
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Mapping, Protocol, T
 import simpy
 
 from twin.distributions import Uniform, sampler
+from twin.engine import LeanResource
 from twin.stations.config import StationConfig
 from twin.stats import TimeWeighted
 
@@ -176,9 +177,9 @@ class Station:
         self.cfg = cfg
         self.ctx = ctx
         self.env: simpy.Environment = ctx.env
-        self.servers = simpy.Resource(self.env, cfg.servers)
+        self.servers = LeanResource(self.env, cfg.servers)
         cap = cfg.buffer_capacity
-        self.slots = None if cap is None else simpy.Resource(self.env, cap + cfg.servers * self.cells_per_server)
+        self.slots = None if cap is None else LeanResource(self.env, cap + cfg.servers * self.cells_per_server)
         self.state = StateMonitor(cfg.servers)
         self.down_time = TimeWeighted()
         self.router: Router | None = None

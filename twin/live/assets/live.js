@@ -4,7 +4,7 @@
 (function () {
   const mode = document.body.dataset.mode;
   const state = { series: null };
-  const live = (window.__live = { messages: 0, renders: 0, latencies_ms: [], seenWall: 0, ended: false });
+  const live = (window.__live = { messages: 0, renders: 0, latencies_ms: [], shown: [], seenWall: 0, ended: false });
   const $ = (id) => document.getElementById(id);
   const fmt = (v, d) => (v === null || v === undefined ? "–" : typeof v === "number" ? (+v.toFixed(d === undefined ? 3 : d)).toString() : String(v));
   const pct = (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(1) + " %");
@@ -182,8 +182,14 @@
     }
   }
 
+  const shownEvents = new Set();
   function renderEvents(events) {
     if (!events) return;
+    const now = Date.now();
+    for (const e of events) {  // when each event first reached the page (for tests and benchmarks)
+      const key = e.wall + " " + e.text;
+      if (!shownEvents.has(key)) { shownEvents.add(key); live.shown.push({ kind: e.kind, text: e.text, wall: e.wall, at_ms: now }); }
+    }
     const ul = $("events");
     ul.textContent = "";
     for (const e of events.slice().reverse()) {
@@ -192,34 +198,54 @@
     }
   }
 
-  function latency(msg, now) {
+  function latency(walls, now) {
     // event-to-page latency: wall time from each new event (cell finished, fault, link) to its rendering
-    const walls = [];
-    for (const c of msg.cells || []) walls.push(c.wall);
-    for (const e of msg.events || []) walls.push(e.wall);
     for (const w of walls) if (w > live.seenWall) live.latencies_ms.push(now - w * 1000);
     if (walls.length) live.seenWall = Math.max(live.seenWall, ...walls);
   }
 
+  function mergeSeries(s) {
+    if (s.from === 0 || !state.series || state.series.epoch !== s.epoch) state.series = s;
+    else for (const k of Object.keys(s)) if (Array.isArray(s[k])) state.series[k] = state.series[k].concat(s[k]);
+  }
+
+  // Messages are merged and drawn at most once per turn of the browser's event loop; the plots
+  // (the costly part) at most every PLOT_MS, so a slow machine never lets the page fall behind.
+  const PLOT_MS = 500;
+  let pending = null, walls = [], scheduled = false, lastPlot = 0, plotTimer = null;
   function apply(msg) {
-    if (msg.series) {
-      const s = msg.series;
-      if (s.from === 0 || !state.series || state.series.epoch !== s.epoch) state.series = s;
-      else for (const k of Object.keys(s)) if (Array.isArray(s[k])) state.series[k] = state.series[k].concat(s[k]);
-    }
+    if (msg.series) mergeSeries(msg.series);
+    pending = Object.assign(pending || {}, msg);
+    for (const c of msg.cells || []) walls.push(c.wall);
+    for (const e of msg.events || []) walls.push(e.wall);
+    if (!scheduled) { scheduled = true; setTimeout(flush, 0); }
+  }
+  function flush() {
+    scheduled = false;
+    const msg = pending || {};
+    pending = null;
     renderMeta(msg.meta); renderClock(msg.clock); renderLine(msg.line); renderCounts(msg.counts);
-    if (msg.series) renderSeries(state.series);
-    renderPresses(msg.presses); renderDevices(msg.devices); renderCells(msg.cells); renderEvents(msg.events);
+    renderDevices(msg.devices); renderCells(msg.cells); renderEvents(msg.events);
+    latency(walls, Date.now());
+    walls = [];
+    if (msg.series) state.seriesDirty = true;
+    if (msg.presses) state.presses = msg.presses;
+    plots();
     live.renders += 1;
+  }
+  function plots() {
+    const wait = lastPlot + PLOT_MS - Date.now();
+    if (wait > 0) { if (!plotTimer) plotTimer = setTimeout(() => { plotTimer = null; plots(); }, wait); return; }
+    lastPlot = Date.now();
+    if (state.seriesDirty) { renderSeries(state.series); state.seriesDirty = false; }
+    if (state.presses) { renderPresses(state.presses); state.presses = null; }
   }
 
   function startLive() {
     const es = new EventSource("events" + location.search);
     es.addEventListener("delta", (ev) => {
-      const msg = JSON.parse(ev.data);
       live.messages += 1;
-      apply(msg);
-      latency(msg, Date.now());
+      apply(JSON.parse(ev.data));
     });
     es.addEventListener("end", () => { live.ended = true; es.close(); $("run-state").textContent = "finished (server closed)"; });
     es.onerror = () => { if (!live.ended) $("run-state").textContent = "reconnecting"; };
@@ -241,6 +267,7 @@
         const frame = await (await fetch(`frame?t=${t}${q ? "&" + q.slice(1) : ""}`)).json();
         $("slider-h").textContent = fmt(frame.meta.t_h, 3);
         apply(frame);
+        flush();
         document.body.dataset.frame = String(frame.meta.t_h);
       } finally {
         busy = false;
