@@ -421,8 +421,9 @@ EXCURSION_PREFIX = "excursion:"  # Faults/Active entry of an open glovebox excur
 ARGUMENT_STATUSES: tuple[str, ...] = ("BadArgumentsMissing", "BadTooManyArguments", "BadInvalidArgument",
                                       "BadTypeMismatch")
 REFUSAL_STATUSES: tuple[str, ...] = ARGUMENT_STATUSES + ("BadOutOfRange", "BadInvalidState",
-                                                         "BadUserAccessDenied", "BadNotFound")
-RETRYABLE_START_STATUSES: tuple[str, ...] = ("BadInvalidState",)  # retry later with the same job id
+                                                         "BadResourceUnavailable", "BadUserAccessDenied",
+                                                         "BadNotFound")
+RETRYABLE_START_STATUSES: tuple[str, ...] = ("BadInvalidState", "BadResourceUnavailable")  # retry, same job id
 
 
 class Decision(IntEnum):

@@ -72,6 +72,45 @@ async def _latency(url: str, calls: int) -> list[float]:
         await c.disconnect()
 
 
+async def _completion_lag(url: str, cycles: int) -> list[float]:
+    """Wall ms from a run's end (the SourceTimestamp of the unit's transition out of Running, set on the
+    device's tick that ended it) to the client receiving that transition; the Result is already final."""
+    c = await _client(url)
+    try:
+        unit = v.unit_path("CIP-1", v.Unit.PRESS_CHAMBER)
+        sm = await _node(c, unit + v.UNIT_STATE)
+        meth = await _node(c, unit + v.UNIT_START_PROGRAM)
+        cs = await _node(c, unit + v.UNIT_CURRENT_STATE)
+        props = ua.Variant([ua.KeyValueType(Key=k, Value=x) for k, x in v.properties_from(
+            dict(RECIPE, hold_s=1.0))], ua.VariantType.ExtensionObject, is_array=True)
+        lags: list[float] = []
+        done = asyncio.Event()
+
+        class H:
+            def datachange_notification(self, node, val, data) -> None:
+                if val.Text == "Stopped":
+                    src = data.monitored_item.Value.SourceTimestamp.timestamp()
+                    lags.append((time.time() - src) * 1e3)
+                    done.set()
+
+        sub = await c.create_subscription(10, H())
+        await sub.subscribe_data_change(cs, sampling_interval=0)
+        await asyncio.sleep(0.3)
+        lags.clear()
+        for i in range(cycles):
+            while (await cs.read_value()).Text != "Stopped":  # type: ignore[attr-defined]
+                await asyncio.sleep(0.05)
+            done.clear()
+            await sm.call_method(meth, "PressCycle", props, f"lag-{i}", "",  # type: ignore[attr-defined]
+                                 ua.Variant([ua.SampleInfoType(SampleId="b")], ua.VariantType.ExtensionObject,
+                                            is_array=True))
+            await asyncio.wait_for(done.wait(), 60)
+        await sub.delete()
+        return lags
+    finally:
+        await c.disconnect()
+
+
 class _Count:
     def __init__(self) -> None:
         self.ts: list[float] = []
@@ -146,9 +185,12 @@ def main() -> None:
             _startup(tmp, args.startup_rounds)
         with PlantThread(_plant(tmp, 1, 20.0, 600.0)) as p:
             lat = asyncio.run(_latency(p.endpoints["CIP-1"], args.calls))
+            lag = asyncio.run(_completion_lag(p.endpoints["CIP-1"], 5))
             stats = asyncio.run(_rates(p.endpoints, args.seconds, 20.0))
         print(f"StartProgram round trip (loopback, {args.calls} calls): "
               f"p50 {np.percentile(lat, 50):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms")
+        print(f"run end -> client sees the unit leave Running (Result final), 5 cycles: median "
+              f"{np.median(lag):.0f} ms, max {max(lag):.0f} ms")
         s = stats["CIP-1"]
         print(f"subscription at publish_hz=20: {s['rate_hz']:.1f} samples/s, max gap "
               f"{s['max_gap_s'] * 1e3:.0f} ms, lag p95 {s['lag_p95_ms']:.0f} ms")

@@ -26,6 +26,7 @@ class _Sampler:
         self.next_due: float | None = None  # source time (s) from which a value may pass
         self.held: ua.DataValue | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task | None = None
 
 
 def _source_s(dv: ua.DataValue) -> float | None:
@@ -67,7 +68,10 @@ def install() -> None:
         if sampler.timer is None:
             delay = max(0.0, sampler.next_due - t)
             loop = asyncio.get_running_loop()
-            sampler.timer = loop.call_later(delay, lambda: loop.create_task(_release(self, handle, sampler)))
+
+            def fire() -> None:  # keep a reference: the loop holds tasks only weakly
+                sampler.task = loop.create_task(_release(self, handle, sampler))
+            sampler.timer = loop.call_later(delay, fire)
 
     async def _release(service: MonitoredItemService, handle: int, sampler: _Sampler) -> None:
         sampler.timer = None
@@ -76,7 +80,10 @@ def install() -> None:
             return
         t = _source_s(held)
         sampler.next_due = max(t or 0.0, sampler.next_due or 0.0) + sampler.interval_s
-        await orig_callback(service, handle, held, None)
+        try:
+            await orig_callback(service, handle, held, None)
+        except KeyError:  # the monitored item was deleted meanwhile
+            pass
 
     MonitoredItemService._make_monitored_item_common = make_common  # type: ignore[method-assign]
     MonitoredItemService.datachange_callback = callback  # type: ignore[method-assign]

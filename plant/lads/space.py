@@ -242,6 +242,13 @@ class LadsSpace:
         except ua.UaStatusCodeError:
             sid = await self.prop(cs, v.ua_("Id"), ua.NodeId(), S.NodeId, now)
         self.nodes["unit_state.Id"] = sid.nodeid
+        lads_idx = self.ns[v.LADS_NS]
+        for name, ids in (("AvailableStates", list(v.UNIT_STATE_IDS.values())), ("AvailableTransitions", [])):
+            try:
+                node = await self.child(sm, v.ua_(name))
+            except ua.UaStatusCodeError:
+                continue
+            await self.put(node, [ua.NodeId(i, lads_idx) for i in ids], S.NodeId, now, is_array=True)
         lads_type = ua.NodeId(v.KEY_VALUE_TYPE.identifier, self.ns[v.LADS_NS])
         sample_type = ua.NodeId(v.SAMPLE_INFO_TYPE.identifier, self.ns[v.LADS_NS])
         await self.method(sm, v.UNIT_START_PROGRAM[-1], [

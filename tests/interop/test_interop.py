@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from plant.serve import PlantThread
-from tests.plant.plant_helpers import OPERATOR, plant_config
+from tests.plant.plant_helpers import OPERATOR, PLANT_START_TIMEOUT_S, plant_config
 
 HERE = Path(__file__).parent
 
@@ -33,7 +33,7 @@ def test_node_opcua_client_browses_reads_writes_subscribes_and_calls(tmp_path):
     pf = plant_config(tmp_path, devices=[{"name": "CIP-1", "kind": "cip", "port": 0}])
     # node-opcua sends its own self-signed certificate: a demo plant may accept any (trust_all_clients)
     pf = pf.model_copy(update={"security": pf.security.model_copy(update={"trust_all_clients": True})})
-    with PlantThread(pf) as plant:
+    with PlantThread(pf, start_timeout_s=PLANT_START_TIMEOUT_S) as plant:
         proc = subprocess.run(["node", str(HERE / "client.js"), plant.endpoints["CIP-1"], "CIP-1",
                                *OPERATOR], capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr[-3000:]

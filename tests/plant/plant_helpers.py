@@ -17,6 +17,7 @@ from plant.security import hash_password, save_users
 OPERATOR = ("op", "op-secret")
 VIEWER = ("view", "view-secret")
 CALL_TIMEOUT_S = 10.0
+PLANT_START_TIMEOUT_S = 180.0  # the first plant of a process imports the nodesets: ~20 s wall at load 18 on 2 cores
 TIME_SCALE = 500.0
 
 

@@ -9,12 +9,14 @@ import pytest
 from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyAes256Sha256RsaPss, SecurityPolicyBasic256Sha256
 
+from adapters import vocabulary as v
+
 from plant.plantfile import load_plant_file
 from plant.security import ensure_certificate
 from plant.serve import PlantThread
-from adapters import vocabulary as v
-from tests.plant.plant_helpers import (OPERATOR, WIP_RECIPE, call, connect, item_state, method, node, plant_config,
-                                       run, start, unit_state, wait_idle, wait_result, wait_state)
+from tests.plant.plant_helpers import (OPERATOR, PLANT_START_TIMEOUT_S, WIP_RECIPE, call, connect, item_state,
+                                       method, node, plant_config, run, start, unit_state, wait_idle, wait_result,
+                                       wait_state)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -136,7 +138,7 @@ def secure_plant(tmp_path_factory):
     pf = plant_config(tmp, test_endpoints=False, devices=[{"name": "CIP-1", "kind": "cip", "port": 0}])
     pf = pf.model_copy(update={"security": pf.security.model_copy(
         update={"allow_insecure": False, "trusted_clients_dir": trusted})})
-    with PlantThread(pf) as p:
+    with PlantThread(pf, start_timeout_s=PLANT_START_TIMEOUT_S) as p:
         yield p, (client_cert, client_key, "urn:twin:test:client"), (other_cert, other_key,
                                                                       "urn:twin:test:other")
 

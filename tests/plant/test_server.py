@@ -59,6 +59,10 @@ def test_contract_paths_resolve_with_timestamps_units_and_types(plant, device):
             assert await call(dev.read_type_definition()) == ua.NodeId(1002, ns.index(v.LADS_NS))
             sm = await node(c, device, v.UNIT_STATE)
             assert await call(sm.read_type_definition()) == ua.NodeId(1043, ns.index(v.LADS_NS))
+            avail = await call((await resolve(c, (v.ua_("AvailableStates"),), sm)).read_value())
+            assert set(avail) == {ua.NodeId(i, ns.index(v.LADS_NS)) for i in v.UNIT_STATE_IDS.values()}
+            state_id = await call((await node(c, device, v.UNIT_CURRENT_STATE + (v.ua_("Id"),))).read_value())
+            assert state_id in avail
             assert await unit_state(c, device) in [s.value for s in v.UnitState]
             tpl = await node(c, device, v.template_path(TEMPLATE[device]))
             tid = await call((await resolve(c, (v.lads("DeviceTemplateId"),), tpl)).read_value())
@@ -454,17 +458,20 @@ def test_generic_client_finds_lads_devices_by_type_and_reads_units(plant):
     run(go())
 
 
-def test_pruned_results_disappear_and_refuse_dispositions(tmp_path, monkeypatch):
-    """R5/G4: beyond the retention the oldest Result leaves the ResultSet; SetDisposition on it is BadNotFound.
-    Later Results are clones of the first one's structure: they must read exactly like it."""
+def test_pruned_results_disappear_and_refuse_dispositions(tmp_path):
+    """R5/G4: beyond the retention the oldest collected Result leaves the ResultSet; SetDisposition on it is
+    BadNotFound. Later Results are clones of the first one's structure: they must read exactly like it."""
+    from plant.plantfile import RetentionConfig
     from plant.serve import start_plant
     from tests.plant.plant_helpers import plant_config
 
+    pf = plant_config(tmp_path, devices=[{"name": "UniPress-1", "kind": "automatic_uniaxial", "port": 0}])
+    # below the plant file's minimum of 100, for a short test (wait_result reads Outcome as an operator: collected)
+    pf = pf.model_copy(update={"retention": RetentionConfig.model_construct(
+        max_results=2, max_age_s=None, max_uncollected=1000, max_job_records=100_000)})
+
     async def go():
-        running = await start_plant(plant_config(tmp_path, devices=[{"name": "UniPress-1", "kind": "automatic_uniaxial",
-                                                                     "port": 0}]))
-        for srv in running.servers.values():  # keep 2 collected Results (the plant file allows >= 100 only)
-            srv.retention.cfg = srv.retention.cfg.model_copy(update={"max_results": 2})
+        running = await start_plant(pf)
         try:
             async with connect(running.endpoints["UniPress-1"], OPERATOR) as c:
                 recipe = dict(WIP_RECIPE, temperature_c=22.0, hold_s=1.0)
