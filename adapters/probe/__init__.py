@@ -186,6 +186,7 @@ async def _dry(report: ProbeReport, session: Any, nodes: Any, open_session: Any,
     anon_args = dryrun.start_variants(anon or session, v.Template.PRESS_CYCLE.value, recipe, "probe-anonymous")
     await dryrun.check_anonymous(report, anon, device, up, anon_args)
     await dryrun.check_arguments(report, session, device, up, anon_args, p_high)
+    await dryrun.check_writes(report, session, anon, device, up)
     try:
         await dryrun.dry_run(report, session, nodes, device, up, recipe, opts.run_timeout_s)
     finally:
