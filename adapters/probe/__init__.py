@@ -117,6 +117,8 @@ async def probe_async(opts: ProbeOptions) -> ProbeReport:
     conn = Connection(security_policy=opts.policy, client_cert_dir=opts.client_cert_dir,
                       application_uri=opts.application_uri, call_timeout_s=opts.timeout_s,
                       connect_timeout_s=opts.timeout_s, give_up_s=opts.timeout_s, backoff_max_s=1.0)
+    if opts.policy != "None":
+        await static.check_untrusted_client(report, opts.endpoint, opts.policy, opts.application_uri, opts.timeout_s)
     check = _server_check(opts.trusted_servers)
     report.add("S4", "server certificate in the trusted-servers directory", True if check else None,
                "" if check else "not checked: no --trusted-servers given")
