@@ -180,7 +180,10 @@ async def _dry(report: ProbeReport, session: Any, nodes: Any, open_session: Any,
     p_high = float(rng[0].value.High) if rng[0].good and rng[0].value is not None else None
     t_low, t_high = ((float(rng[1].value.Low), float(rng[1].value.High)) if rng[1].good and rng[1].value is not None
                      else (None, None))
-    recipe = dryrun.dry_recipe(p_high, t_low, t_high, opts.recipe)
+    limits = await dryrun.property_limits(nodes, up)
+    recipe = dryrun.dry_recipe(p_high, t_low, t_high, opts.recipe, limits)
+    report.add("4.4", "PressCycle: plant:PropertyLimits (SHOULD)", True if limits else None,
+               f"{len(limits)} limits" if limits else "absent: the dry run guesses a gentle recipe", device)
     try:
         anon = await open_session(None)
     except (ConfigurationRefused, DeviceUnavailable):

@@ -33,13 +33,38 @@ DRY_RATE_MPA_S = 2.0  # how often the dry run looks for a premature Result while
 RUNNING = {v.UnitState.RUNNING.value, v.UnitState.STOPPING.value, v.UnitState.ABORTING.value}
 
 
+async def property_limits(nodes: Nodes, up: Path) -> dict[str, float]:
+    """4.4 plant:PropertyLimits of PressCycle ({"<key>.min"/"<key>.max": bound}), {} if absent."""
+    from adapters.probe.nodes import strings_of
+
+    tp = join(up, v.template_path(v.Template.PRESS_CYCLE.value))
+    r = (await nodes.read([join(tp, (v.plant("PropertyLimits"),))]))[0]
+    out: dict[str, float] = {}
+    for kv in (r.value or []) if r.good else []:
+        pair = strings_of(kv, 2)
+        try:
+            if pair:
+                out[pair[0]] = float(pair[1])
+        except ValueError:
+            continue
+    return out
+
+
 def dry_recipe(pressure_high: float | None, t_low: float | None, t_high: float | None,
-               overrides: dict[str, float]) -> dict[str, float]:
-    """A short, gentle PressCycle inside the device's ranges (overridden by --set KEY=VALUE)."""
+               overrides: dict[str, float], limits: dict[str, float] | None = None) -> dict[str, float]:
+    """A short, gentle PressCycle inside the device's ranges and PropertyLimits (overridden by
+    --set KEY=VALUE)."""
     p = min(DRY_PRESSURE_MPA, 0.2 * pressure_high) if pressure_high else DRY_PRESSURE_MPA
     t = 25.0 if t_low is None or t_high is None else min(max(25.0, t_low), t_high)
     recipe = {"target_pressure_mpa": p, "ramp_rate_mpa_s": DRY_RATE_MPA_S, "hold_s": 5.0, "temperature_c": t,
               "decompression_rate_mpa_s": DRY_RATE_MPA_S}
+    for key, value in list(recipe.items()):
+        hi = (limits or {}).get(f"{key}.max")
+        lo = (limits or {}).get(f"{key}.min")
+        if hi is not None and value > hi:
+            recipe[key] = hi
+        if lo is not None and value < lo:
+            recipe[key] = lo
     recipe.update(overrides)
     return recipe
 
