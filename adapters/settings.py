@@ -59,6 +59,9 @@ class Connection(_Model):
     client_cert_dir: Path = Field(default=Path("~/.cache/anodeless-twin/pki/twin-client"),
                                   description="client certificate and key; generated if missing")
     application_uri: str = "urn:twin:hil-client"
+    server_trust_dir: Path | None = Field(
+        default=None, description="trusted server certificates in trusted/, refused ones in rejected/; "
+                                  "default <client_cert_dir>/servers (the plant file's PKI own/ is trusted too)")
     credentials: Credentials = Field(default_factory=Credentials)
     call_timeout_s: float = Field(default=5.0, gt=0, description="wall-clock limit of every single OPC UA call")
     connect_timeout_s: float = Field(default=10.0, gt=0, description="wall-clock limit of one connection attempt")
@@ -70,6 +73,9 @@ class Connection(_Model):
                                                       "subscription to the unit's state says nothing")
     disposition_retry_s: float = Field(default=2.0, gt=0,
                                        description="wall interval between delivery attempts of undelivered decisions")
+    disposition_batch_s: float = Field(default=0.1, ge=0,
+                                       description="wall time a decision waits for others to the same device, "
+                                                   "so they go in one Call request")
     stall_timeouts: int = Field(default=2, ge=1,
                                 description="consecutive call time-outs on an open socket that mark a device stalled")
 
@@ -91,7 +97,7 @@ class Binding(_Model):
     nominal_duration_s: float | None = Field(default=None, gt=0,
                                              description="nominal program duration (device seconds) when the "
                                                          "device's template gives no EstimatedRuntime")
-    sampling_ms: float = Field(default=50.0, gt=0, description="requested sampling interval of the unit's state")
+    sampling_ms: float = Field(default=20.0, gt=0, description="requested sampling interval of the unit's state")
     completion: Literal["subscription", "polling"] = Field(
         default="subscription", description="how the end of a program is seen: a subscription to the unit's state "
                                             "(polling every poll_s only as a fallback), or polling alone")

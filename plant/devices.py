@@ -14,6 +14,7 @@ values it publishes are samples of that trace and its Result is computed from th
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from plant.press import (FAULT_KINDS, PressProgram, PressSpec, Recipe, RecipeErr
 DECISIONS = DECISION_NAMES
 MAX_CATCH_UP_S = 5.0
 MAX_RESULTS = 200  # Results kept per unit (docs/opcua.md R5: at least 100)
+DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")  # a property number (docs/opcua.md 4.4)
 
 
 class ProgramError(Exception):
@@ -166,6 +168,10 @@ class Device:
     def _convert_properties(self, props: dict[str, str]) -> dict[str, Any]:
         return dict(props)
 
+    def property_limits(self) -> list[tuple[str, float, float]]:
+        """(key, min, max) of numeric StartProgram properties (docs/opcua.md 4.4, plant:PropertyLimits)."""
+        return []
+
     def start_program(self, template_id: str, properties: list[tuple[str, str]], job_id: str,
                       samples: list[str], now: float, context: dict[str, Any] | None = None) -> str:
         """Start a program or return the RunId already started for ``job_id`` (P1)."""
@@ -294,11 +300,7 @@ class Device:
         res.run = run
         self.results[res.run_id] = res
         self.new_results.append(res)
-        while len(self.results) > MAX_RESULTS:
-            old = next(iter(self.results))
-            del self.results[old]
-            self.runs_by_job = {j: r for j, r in self.runs_by_job.items() if r != old}
-            self.pruned.append(old)
+        # pruning: plant.retention (only collected Results, job records kept), run by the host's pump
         self.active = None
         self.active_faults = list(res.faults)
         ok = res.outcome in (Outcome.COMPLETED.value, Outcome.STOPPED.value)
@@ -356,6 +358,8 @@ class PressDevice(Device):
         out: dict[str, Any] = {}
         for k, v in props.items():
             try:
+                if not isinstance(v, str) or not DECIMAL.fullmatch(v):  # strict: no "3_00", " 300", "0x12c"
+                    raise ValueError(v)
                 x = float(v)
             except ValueError:
                 raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not a decimal number") from None
@@ -363,6 +367,13 @@ class PressDevice(Device):
                 raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not finite")
             out[k] = x
         return out
+
+    def property_limits(self) -> list[tuple[str, float, float]]:
+        """The press's recipe limits (plant.press.check_recipe; rates and pressure must exceed 0)."""
+        sp = self.spec
+        return [("target_pressure_mpa", 0.0, sp.max_pressure_mpa), ("ramp_rate_mpa_s", 0.0, sp.max_ramp_rate_mpa_s),
+                ("hold_s", 0.0, sp.max_hold_s), ("temperature_c", sp.min_temperature_c, sp.max_temperature_c),
+                ("decompression_rate_mpa_s", 0.0, sp.max_decompression_rate_mpa_s)]
 
     def recipe_from(self, recipe: dict) -> Recipe:
         """Validated recipe within the press's limits."""

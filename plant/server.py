@@ -10,22 +10,23 @@ import socket
 from typing import Callable
 
 from asyncua import Server, ua
-from asyncua.crypto.truststore import TrustStore
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from adapters import vocabulary as v
 from plant.devices import Device, PressDevice, Reading
 from plant.instruments import GloveboxDevice
-from plant.lads import access, methods, sampling
+from plant.lads import methods, sampling
 from plant.lads.nodesets import init_with_nodesets
 from plant.lads.space import LadsSpace
 from plant.plantfile import DeviceConfig, PlantFile
-from plant.security import PlantRuleset, PlantUserManager, ensure_certificate, load_users
+from plant.security import load_users
+# security (issue 12): guarded sessions, PKI, throttled logins, audit, bounded retention
+from plant.access import as_device
+from plant.hardening import secure_server
+from plant.retention import Retention
+from plant.throttle import LoginThrottle, ThrottledUserManager, ThrottleSettings
 
 NAMESPACE = v.PLANT_NS
 _log = logging.getLogger(__name__)
-_POLICIES = {"Basic256Sha256": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
-             "Aes256_Sha256_RsaPss": ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt}
 S = ua.VariantType
 
 
@@ -45,9 +46,11 @@ class DeviceServer:
         self.plant = plant
         self.port = port
         self.endpoint = f"opc.tcp://{plant.host}:{port}"
-        self.server = Server(user_manager=PlantUserManager(
-            load_users(plant.security.users_file) if plant.security.users_file else {},
-            plant.security.allow_anonymous))
+        sec = plant.security
+        users = load_users(sec.users_file, allow_demo=sec.demo) if sec.users_file else {}
+        self.server = Server(user_manager=ThrottledUserManager(
+            users, sec.allow_anonymous, cfg.name, LoginThrottle(ThrottleSettings(**sec.throttle.model_dump()))))
+        self.retention = Retention(plant.retention)
         self.space = LadsSpace(self.server, device, methods.bind(self), plant.test_endpoints)
         self.space.host = self
         self._clock: Callable[[], float] | None = None
@@ -55,7 +58,6 @@ class DeviceServer:
     async def init(self, clock: Callable[[], float]) -> None:
         """Create the server, its security and its address space (call before ``start``)."""
         self._clock = clock
-        access.install()
         sampling.install()
         srv = self.server
         await init_with_nodesets(srv)
@@ -64,28 +66,15 @@ class DeviceServer:
         await self.space.build(clock())
 
     async def setup_endpoints(self) -> None:
-        """Endpoint URL, application URI, certificate, security policies, identity tokens, trust list."""
-        sec = self.plant.security
+        """Endpoint URL, application URI, then plant.hardening.secure_server: certificate, policies,
+        identity tokens, trust list, guarded sessions, audit."""
         srv = self.server
         srv.set_endpoint(self.endpoint)
         srv.set_server_name(f"Emulated {self.cfg.name}")
         app_uri = f"{NAMESPACE}:{self.cfg.name}"
         await srv.set_application_uri(app_uri)
-        cert, key = await ensure_certificate(sec.cert_dir, self.cfg.name, app_uri, self.plant.host)
-        await srv.load_certificate(str(cert))
-        await srv.load_private_key(str(key))
-        policies = [_POLICIES[p] for p in sec.policies]
-        if sec.allow_insecure:
-            policies.insert(0, ua.SecurityPolicyType.NoSecurity)
-        srv.set_security_policy(policies, permission_ruleset=PlantRuleset())
-        tokens = [ua.UserNameIdentityToken] + ([ua.AnonymousIdentityToken] if sec.allow_anonymous else [])
-        srv.set_identity_tokens(tokens)
-        if sec.trusted_clients_dir is not None:
-            store = TrustStore([sec.trusted_clients_dir], [])
-            await store.load()
-            srv.set_certificate_validator(CertificateValidator(
-                CertificateValidatorOptions.TRUSTED | CertificateValidatorOptions.TIME_RANGE
-                | CertificateValidatorOptions.PEER_CLIENT, store))
+        self.guard = await secure_server(srv, self.cfg.name, self.plant, app_uri)
+        self.guard.read_hooks.append(self.retention.on_read)
 
     def now(self) -> float:
         """Wall clock of the plant."""
@@ -95,6 +84,10 @@ class DeviceServer:
     # ----- publishing -------------------------------------------------------------------
     async def pump(self, now: float) -> int:
         """Publish the device's readings, states and new Results up to ``now``; returns values written."""
+        with as_device():  # the device's own values pass the setters' role checks
+            return await self._pump(now)
+
+    async def _pump(self, now: float) -> int:
         dev, space = self.device, self.space
         readings: list[Reading] = dev.tick(now)
         n = 0
@@ -107,7 +100,12 @@ class DeviceServer:
                     await space.write(f"{key}.raw", float(value), S.Double, ts, force=True)
         for res in dev.new_results:  # the Result first, then the state that ends the run (R1)
             await space.add_result(res, now)
+            await self._track_result(res.run_id)
         dev.new_results.clear()
+        drop = self.retention.due(dev, now)  # plant.retention: only collected Results go
+        if drop:
+            self.retention.forget(dev, drop)
+            dev.pruned.extend(drop)
         for run_id in dev.pruned:
             await space.remove_result(run_id)
         dev.pruned.clear()
@@ -121,6 +119,13 @@ class DeviceServer:
             await space.write("excursions", dev.excursions_json(), S.String, now)
         await space.publish_states(now)
         return n
+
+    async def _track_result(self, run_id: str) -> None:
+        """Watch operator reads of the Result's VariableSet/Outcome (collected, plant.retention)."""
+        node = self.server.get_node(self.space.result_nodes[run_id])
+        for q in (v.lads("VariableSet"), v.plant(v.ResultVar.OUTCOME.value)):
+            node = await self.space.child(node, q)
+        self.retention.track(run_id, node.nodeid)
 
     async def _write_step(self, phase: str, ts: float) -> int:
         from plant.press import PHASES

@@ -185,10 +185,17 @@ class PlantEquipment:
         if conn.security_policy != "None":
             cert = await ensure_certificate(conn.client_cert_dir.expanduser(), CLIENT_CERT_NAME,
                                             conn.application_uri, "127.0.0.1", client=True)
+        server_check = self.server_check
+        if server_check is None and conn.security_policy != "None":  # issue 12: only trusted servers, pinned
+            from adapters.pki import ServerTrust, plant_own_dir
+
+            own = plant_own_dir(self.plant)
+            server_check = ServerTrust(conn.server_trust_dir or conn.client_cert_dir.expanduser() / "servers",
+                                       [own] if own is not None else []).check_async
         targets = {name: (t.device, t.endpoint) for name, t in self.targets.items()}
         try:
             return build_link(env, scenario.hardware, targets, self._needs(scenario), profiles, credentials, cert,
-                              self.tag, self.time_scale, self.server_check)
+                              self.tag, self.time_scale, server_check)
         except ProfileError as exc:
             raise HilSetupError(str(exc)) from exc
 
@@ -212,6 +219,9 @@ class PlantEquipment:
             listeners.append(writer.trace.add_disposition)
         ports, outbox = hardware_ports(link, sim_ports(env, scenario, Streams(seed, 0).generator), listeners)
         line = Line(scenario, 0, seed=seed, env=env, ports=ports)
+        from adapters.observe import emit
+
+        emit("hil_start", env=env, line=line, link=link, scenario=scenario)  # the live view's hook
         written = {"visits": 0}
         if writer is not None:
             trace = writer.trace

@@ -17,7 +17,7 @@ from asyncua import ua
 
 from plant.devices import ProgramError
 from plant.instruments import GloveboxDevice
-from plant.lads.access import current_user, guarded, require, user_name
+from plant.lads.access import guarded, is_device, require, user_name
 
 if TYPE_CHECKING:
     from plant.server import DeviceServer
@@ -76,6 +76,7 @@ async def start_program(host: "DeviceServer", parent: ua.NodeId, *args: ua.Varia
     now = host.now()
     context = {"task_id": task, "properties": props, "samples": samples, "user": user_name()}
     try:
+        host.retention.check_capacity(host.device, job)  # plant.retention: back-pressure, never a silent drop
         run_id = host.device.start_program(template, props, job, [s.SampleId or "" for s in samples], now,
                                            context)
     except ProgramError as err:
@@ -125,6 +126,7 @@ async def set_disposition(host: "DeviceServer", parent: ua.NodeId, *args: ua.Var
         res = host.device.set_disposition(*(a.Value or "" for a in args))
     except ProgramError as err:
         return refusal(err)
+    host.retention.disposed(res)
     await host.space.write_dispositions(res, host.now())
     return []
 
@@ -143,7 +145,7 @@ async def inject_fault(host: "DeviceServer", parent: ua.NodeId, *args: ua.Varian
     return []
 
 
-@guarded("viewer")
+@guarded("anonymous")
 async def max_between(host: "DeviceServer", parent: ua.NodeId, *args: ua.Variant) -> Any:
     """plant:MaxBetween(StartTime, EndTime) -> MaxO2_ppm, MaxH2O_ppm, Excursion [ext, glovebox]."""
     bad = check_args(args, [(S.DateTime, False, None)] * 2)
@@ -168,7 +170,7 @@ def target_value_setter(host: "DeviceServer", attr: str, low: float, high: float
     from adapters.vocabulary import UnitState
 
     def set_target_value(node: Any, attr_id: ua.AttributeIds, value: ua.DataValue) -> None:
-        if current_user() is None:  # the device publishing its own setpoint
+        if is_device():  # the device publishing its own setpoint
             node.attributes[attr_id].value = value
             return
         require("operator")

@@ -66,6 +66,13 @@ def write_security(tmp: Path) -> dict[str, Path]:
     creds = tmp / "operator.credentials.yaml"
     creds.write_text(yaml.safe_dump({"username": user, "password": password}), encoding="utf-8")
     creds.chmod(0o600)
+    from plant.pki import TrustList, ensure_own_certificate
+    from twin.hil import CLIENT_CERT_NAME
+
+    # the plant trusts the twin's client certificate (made now, as an operator would provision it)
+    twin_cert, _ = ensure_own_certificate(tmp / "twin-client-pki", CLIENT_CERT_NAME, "urn:twin:hil-client",
+                                          "127.0.0.1", client=True)
+    TrustList(tmp / "plant-pki").ensure().add(twin_cert)
     return {"users": users, "credentials": creds, "cert_dir": tmp / "plant-pki",
             "client_cert_dir": tmp / "twin-client-pki"}
 
@@ -124,7 +131,9 @@ def scenario_dict(sec: dict[str, Path], cells: int = 30) -> dict:
             "connection": {"security_policy": "Basic256Sha256", "client_cert_dir": str(sec["client_cert_dir"]),
                            "credentials": {"file": sec["credentials"].name},
                            "backoff_initial_s": 0.1, "backoff_max_s": 1.0, "give_up_s": 45.0},
-            "drain_limit_h": 12.0,
+            # the drain ends when the line is empty; its limit (simulated h, 150 wall s at the tests' scale
+            # of 3600) only has to outlast a press restart on a loaded machine, never a normal run
+            "drain_limit_h": 150.0,
         },
         "expect": [{"kpi": "cells_started", "min": 1}],
     }
@@ -289,9 +298,11 @@ async def read_results(endpoint: str, device: str, cert: tuple[Path, Path]) -> d
     out: dict[str, dict] = {}
     wanted = {"SupervisoryJobId": v.RESULT_JOB_ID, "Status": v.result_variable(v.ResultVar.OUTCOME.value),
               "SampleIds": v.result_variable(v.ResultVar.SAMPLE_IDS.value), "Dispositions": v.RESULT_DISPOSITIONS}
+    from asyncua import ua
+
     async with connect(endpoint, cert) as client:
         results = await node_at(client, press_unit(device) + v.UNIT_RESULT_SET)
-        for run in await call(results.get_children()):
+        for run in await call(results.get_children(nodeclassmask=ua.NodeClass.Object)):
             run_id = (await call(run.read_browse_name())).Name
             values = {}
             for key, path in wanted.items():

@@ -20,6 +20,8 @@ def test_every_emulated_device_passes_the_probe(tmp_path: Path) -> None:
     pf = plant_config(tmp_path, devices=[{"name": "WIP-1", "kind": "wip", "port": 0},
                                          {"name": "Glovebox-1", "kind": "glovebox", "port": 0},
                                          {"name": "Profilometer-1", "kind": "profilometer", "port": 0}])
+    # a hardened plant trusts only known client certificates: this demo plant takes the probe's
+    pf = pf.model_copy(update={"security": pf.security.model_copy(update={"trust_all_clients": True})})
     creds = tmp_path / "operator.yaml"
     creds.write_text(yaml.safe_dump({"username": OPERATOR[0], "password": OPERATOR[1]}), encoding="utf-8")
     with PlantThread(pf) as plant:

@@ -28,11 +28,12 @@ def write_users(path: Path) -> Path:
 
 
 def plant_config(tmp: Path, **overrides: Any) -> PlantFile:
-    """Every device kind on free ports, insecure endpoint on (for speed), test endpoints on."""
+    """Every device kind on free ports; a demo plant with the insecure endpoint on (for speed; the
+    role checks apply on it too), test endpoints on."""
     data: dict[str, Any] = {
         "name": "test", "time_scale": TIME_SCALE, "publish_hz": 20.0, "test_endpoints": True,
         "comm_loss_offline_s": 0.3, "seed": 7,
-        "security": {"allow_insecure": True, "users_file": str(write_users(tmp / "users.yaml")),
+        "security": {"demo": True, "allow_insecure": True, "users_file": str(write_users(tmp / "users.yaml")),
                      "cert_dir": str(tmp / "pki")},
         "devices": [{"name": "WIP-1", "kind": "wip", "port": 0},
                     {"name": "CIP-1", "kind": "cip", "port": 0},
