@@ -41,7 +41,8 @@ class ProbeOptions:
     client_cert_dir: FsPath = FsPath("~/.cache/anodeless-twin/pki/twin-client")
     application_uri: str = "urn:twin:hil-client"
     credentials: tuple[str, str] | None = None
-    trusted_servers: FsPath | None = None  # DER/PEM files of trusted server certificates (S4)
+    trusted_servers: FsPath | None = None  # DER/PEM files of trusted server certificates (S4); default:
+    # the twin's own folder <client_cert_dir>/servers/trusted when it holds any
     dry_run: bool = False
     recipe: dict[str, float] = field(default_factory=dict)
     timeout_s: float = 10.0
@@ -119,9 +120,14 @@ async def probe_async(opts: ProbeOptions) -> ProbeReport:
                       connect_timeout_s=opts.timeout_s, give_up_s=opts.timeout_s, backoff_max_s=1.0)
     if opts.policy != "None":
         await static.check_untrusted_client(report, opts.endpoint, opts.policy, opts.application_uri, opts.timeout_s)
-    check = _server_check(opts.trusted_servers)
+    trusted = opts.trusted_servers
+    default = opts.client_cert_dir.expanduser() / "servers" / "trusted"  # the twin's (adapters.pki)
+    if trusted is None and default.is_dir() and any(default.iterdir()):
+        trusted = default
+    check = _server_check(trusted)
     report.add("S4", "server certificate in the trusted-servers directory", True if check else None,
-               "" if check else "not checked: no --trusted-servers given")
+               f"pinned against {trusted}" if check else
+               f"not checked: no --trusted-servers given and {default} is empty")
     sessions: list[DeviceSession] = []
 
     async def open_session(creds: tuple[str, str] | None) -> DeviceSession:
