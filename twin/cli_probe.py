@@ -64,7 +64,8 @@ def plant_probe(
     client_cert_dir: Path = typer.Option(Path("~/.cache/anodeless-twin/pki/twin-client"), "--client-cert-dir",
                                          help="the twin's client certificate (generated if missing)"),
     trusted_servers: Optional[Path] = typer.Option(None, "--trusted-servers",
-                                                   help="directory of trusted server certificates (DER or PEM)"),
+                                                   help="directory of trusted server certificates (DER or PEM); default: "
+                                                        "<client-cert-dir>/servers/trusted when not empty"),
     dry_run: bool = typer.Option(False, "--dry-run", help="also run a short press program without samples"),
     settings: List[str] = typer.Option([], "--set", help="KEY=VALUE of the dry-run recipe (repeatable)"),
     timeout_s: float = typer.Option(10.0, "--timeout", min=0.1, help="wall seconds per OPC UA call"),

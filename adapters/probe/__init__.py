@@ -41,7 +41,8 @@ class ProbeOptions:
     client_cert_dir: FsPath = FsPath("~/.cache/anodeless-twin/pki/twin-client")
     application_uri: str = "urn:twin:hil-client"
     credentials: tuple[str, str] | None = None
-    trusted_servers: FsPath | None = None  # DER/PEM files of trusted server certificates (S4)
+    trusted_servers: FsPath | None = None  # DER/PEM files of trusted server certificates (S4); default:
+    # the twin's own folder <client_cert_dir>/servers/trusted when it holds any
     dry_run: bool = False
     recipe: dict[str, float] = field(default_factory=dict)
     timeout_s: float = 10.0
@@ -117,9 +118,16 @@ async def probe_async(opts: ProbeOptions) -> ProbeReport:
     conn = Connection(security_policy=opts.policy, client_cert_dir=opts.client_cert_dir,
                       application_uri=opts.application_uri, call_timeout_s=opts.timeout_s,
                       connect_timeout_s=opts.timeout_s, give_up_s=opts.timeout_s, backoff_max_s=1.0)
-    check = _server_check(opts.trusted_servers)
+    if opts.policy != "None":
+        await static.check_untrusted_client(report, opts.endpoint, opts.policy, opts.application_uri, opts.timeout_s)
+    trusted = opts.trusted_servers
+    default = opts.client_cert_dir.expanduser() / "servers" / "trusted"  # the twin's (adapters.pki)
+    if trusted is None and default.is_dir() and any(default.iterdir()):
+        trusted = default
+    check = _server_check(trusted)
     report.add("S4", "server certificate in the trusted-servers directory", True if check else None,
-               "" if check else "not checked: no --trusted-servers given")
+               f"pinned against {trusted}" if check else
+               f"not checked: no --trusted-servers given and {default} is empty")
     sessions: list[DeviceSession] = []
 
     async def open_session(creds: tuple[str, str] | None) -> DeviceSession:
@@ -178,7 +186,10 @@ async def _dry(report: ProbeReport, session: Any, nodes: Any, open_session: Any,
     p_high = float(rng[0].value.High) if rng[0].good and rng[0].value is not None else None
     t_low, t_high = ((float(rng[1].value.Low), float(rng[1].value.High)) if rng[1].good and rng[1].value is not None
                      else (None, None))
-    recipe = dryrun.dry_recipe(p_high, t_low, t_high, opts.recipe)
+    limits = await dryrun.property_limits(nodes, up)
+    recipe = dryrun.dry_recipe(p_high, t_low, t_high, opts.recipe, limits)
+    report.add("4.4", "PressCycle: plant:PropertyLimits (SHOULD)", True if limits else None,
+               f"{len(limits)} limits" if limits else "absent: the dry run guesses a gentle recipe", device)
     try:
         anon = await open_session(None)
     except (ConfigurationRefused, DeviceUnavailable):
@@ -186,6 +197,7 @@ async def _dry(report: ProbeReport, session: Any, nodes: Any, open_session: Any,
     anon_args = dryrun.start_variants(anon or session, v.Template.PRESS_CYCLE.value, recipe, "probe-anonymous")
     await dryrun.check_anonymous(report, anon, device, up, anon_args)
     await dryrun.check_arguments(report, session, device, up, anon_args, p_high)
+    await dryrun.check_writes(report, session, anon, device, up)
     try:
         await dryrun.dry_run(report, session, nodes, device, up, recipe, opts.run_timeout_s)
     finally:

@@ -33,13 +33,38 @@ DRY_RATE_MPA_S = 2.0  # how often the dry run looks for a premature Result while
 RUNNING = {v.UnitState.RUNNING.value, v.UnitState.STOPPING.value, v.UnitState.ABORTING.value}
 
 
+async def property_limits(nodes: Nodes, up: Path) -> dict[str, float]:
+    """4.4 plant:PropertyLimits of PressCycle ({"<key>.min"/"<key>.max": bound}), {} if absent."""
+    from adapters.probe.nodes import strings_of
+
+    tp = join(up, v.template_path(v.Template.PRESS_CYCLE.value))
+    r = (await nodes.read([join(tp, (v.plant("PropertyLimits"),))]))[0]
+    out: dict[str, float] = {}
+    for kv in (r.value or []) if r.good else []:
+        pair = strings_of(kv, 2)
+        try:
+            if pair:
+                out[pair[0]] = float(pair[1])
+        except ValueError:
+            continue
+    return out
+
+
 def dry_recipe(pressure_high: float | None, t_low: float | None, t_high: float | None,
-               overrides: dict[str, float]) -> dict[str, float]:
-    """A short, gentle PressCycle inside the device's ranges (overridden by --set KEY=VALUE)."""
+               overrides: dict[str, float], limits: dict[str, float] | None = None) -> dict[str, float]:
+    """A short, gentle PressCycle inside the device's ranges and PropertyLimits (overridden by
+    --set KEY=VALUE)."""
     p = min(DRY_PRESSURE_MPA, 0.2 * pressure_high) if pressure_high else DRY_PRESSURE_MPA
     t = 25.0 if t_low is None or t_high is None else min(max(25.0, t_low), t_high)
     recipe = {"target_pressure_mpa": p, "ramp_rate_mpa_s": DRY_RATE_MPA_S, "hold_s": 5.0, "temperature_c": t,
               "decompression_rate_mpa_s": DRY_RATE_MPA_S}
+    for key, value in list(recipe.items()):
+        hi = (limits or {}).get(f"{key}.max")
+        lo = (limits or {}).get(f"{key}.min")
+        if hi is not None and value > hi:
+            recipe[key] = hi
+        if lo is not None and value < lo:
+            recipe[key] = lo
     recipe.update(overrides)
     return recipe
 
@@ -230,3 +255,47 @@ async def clear_after(session: DeviceSession, nodes: Nodes, up: Path) -> None:
             await session.call_many([(join(up, v.UNIT_STATE), join(up, v.UNIT_CLEAR), [])], retry=False)
     except (LinkLost, DeviceRefused):
         pass
+
+
+async def _write(session: DeviceSession, nid: ua.NodeId, variant: ua.Variant) -> str:
+    """The status name of writing `variant` to `nid` (Good or the refusal)."""
+    async def op(client: Any) -> str:
+        try:
+            await client.get_node(nid).write_value(ua.DataValue(variant))
+        except ua.UaStatusCodeError as exc:
+            return type(exc).__name__
+        return "Good"
+    try:
+        return str(await session.call(op, retry=False))
+    except DeviceRefused as exc:
+        return exc.status
+
+
+async def check_writes(report: ProbeReport, session: DeviceSession, anon: DeviceSession | None, device: str,
+                       up: Path) -> None:
+    """F3 while the unit is Stopped: the operator may write a TargetValue (its own value back, so
+    nothing changes), inside EURange and as a Double only; anonymous may not; CurrentValue is
+    read-only."""
+    nodes = Nodes(session)
+    fn = v.function_path(v.Function.PRESSURE.value)
+    target, current = await nodes.resolve(join(up, fn + (v.TARGET_VALUE,))), await nodes.resolve(join(up, fn + (v.CURRENT_VALUE,)))
+    if target is None or current is None or await _state(nodes, up) != v.UnitState.STOPPED.value:
+        report.add("F3", "TargetValue writes", None, "no Pressure function or unit not Stopped", device)
+        return
+    now = (await nodes.value(target)).value
+    rng = (await nodes.read([join(up, fn + (v.TARGET_VALUE, v.EU_RANGE))]))[0].value
+    if not isinstance(now, float):
+        report.add("F3", "TargetValue writes", False, f"TargetValue is {now!r}, not a Double", device)
+        return
+    got = await _write(session, target, ua.Variant(now, ua.VariantType.Double))
+    report.add("F3", "operator writes TargetValue (its own value) while Stopped", got == "Good", got, device)
+    got = await _write(session, target, ua.Variant(str(now), ua.VariantType.String))
+    report.add("F3", "a String written to TargetValue -> BadTypeMismatch", got == "BadTypeMismatch", got, device)
+    if rng is not None:
+        got = await _write(session, target, ua.Variant(float(rng.High) * 10 + 1, ua.VariantType.Double))
+        report.add("F3", "a TargetValue outside EURange -> BadOutOfRange", got == "BadOutOfRange", got, device)
+    got = await _write(session, current, ua.Variant(now, ua.VariantType.Double))
+    report.add("F3", "CurrentValue refuses writes", got in ("BadNotWritable", "BadUserAccessDenied"), got, device)
+    if anon is not None:
+        got = await _write(anon, target, ua.Variant(now, ua.VariantType.Double))
+        report.add("S2", "anonymous TargetValue write -> BadUserAccessDenied", got == "BadUserAccessDenied", got, device)

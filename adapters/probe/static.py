@@ -229,3 +229,35 @@ async def check_profile_device(report: ProbeReport, nodes: Nodes, profile: Profi
     for what, path in wanted:
         found = await nodes.resolve(join(dev, path))
         report.add("profile", f"{what}: {render(path)}", found is not None, "" if found else "does not resolve", device)
+
+
+async def check_untrusted_client(report: ProbeReport, endpoint: str, policy: str, app_uri: str,
+                                 timeout_s: float) -> None:
+    """S3: a client certificate the device has never seen is refused (when it keeps a trust list:
+    a device that accepts it is reported as skipped, since S3 applies only with a trust list)."""
+    import asyncio
+    import tempfile
+    from pathlib import Path as FsPath
+
+    from asyncua.crypto import security_policies as sp
+
+    from plant.security import ensure_certificate
+
+    cls: Any = {"Basic256Sha256": sp.SecurityPolicyBasic256Sha256,
+                "Aes256_Sha256_RsaPss": sp.SecurityPolicyAes256Sha256RsaPss}[policy]
+    with tempfile.TemporaryDirectory(prefix="probe-untrusted-") as tmp:
+        cert, key = await ensure_certificate(FsPath(tmp), "probe-untrusted", app_uri, "127.0.0.1", client=True)
+        client = Client(endpoint, timeout=timeout_s)
+        client.application_uri = app_uri
+        await client.set_security(cls, str(cert), str(key), mode=ua.MessageSecurityMode.SignAndEncrypt)
+        try:
+            await asyncio.wait_for(client.connect(), timeout_s)
+        except Exception as exc:  # noqa: BLE001  (any refusal is what S3 asks for)
+            report.add("S3", "a client certificate not in the trust list is refused", True, type(exc).__name__)
+            return
+        try:
+            await asyncio.wait_for(client.disconnect(), timeout_s)
+        except Exception:  # noqa: BLE001
+            pass
+    report.add("S3", "a client certificate not in the trust list is refused", None,
+               "an unknown client certificate was accepted: no trust list configured on this device?")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from asyncua import ua
 
 from tests.hil.hil_helpers import HardwareRun, cells, hil_plant, scenario_data, summary
 from tests.interop import ua_client as u
@@ -180,3 +181,30 @@ def test_uncertain_cell_pressure_quarantines_that_run(tmp_path: Path, monkeypatc
             if not r["ok"]:
                 assert row["outcome"] == "rejected" and "UncertainSensorNotAccurate" in row["reason"]
     assert s["cells_accepted"] == 2 and s["cells_rejected"] == 2
+
+
+def test_a_faulted_run_quarantines_its_cells_and_the_twin_clears_the_unit(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    with js_press(tmp_path / "press", time_scale=TIME_SCALE, test_endpoints=True) as press:
+        _credentials(press, monkeypatch)
+
+        async def arm() -> None:  # the next run trips on overpressure (X4), before the twin starts anything
+            async with u.session(press.endpoint, press.client_cert, press.operator) as c:
+                dev = await u.resolve(c, c.nodes.objects, [(u.DI, "DeviceSet"), (u.PLANT, DEVICE)])
+                inject = await u.resolve(c, dev, [(u.PLANT, "Faults"), (u.PLANT, "InjectFault")])
+                faults = await u.resolve(c, dev, [(u.PLANT, "Faults")])
+                res = await u.call_full(c, faults, inject, [ua.Variant("overpressure", ua.VariantType.String)])
+                assert res.StatusCode.is_good()
+        u.run(arm())
+        asyncio.run(_run(tmp_path, out, js_scenario(press, n_cells=6)))
+    s = summary(out)
+    rows = cells(out)
+    _balanced(s, rows)
+    runs = s["hardware"]["runs"]
+    bad = [r for r in runs if not r["ok"]]
+    assert len(bad) == 1 and bad[0]["status"] == "Fault", runs
+    for sid in bad[0]["samples"]:
+        row = rows[int(sid.rsplit("-c", 1)[1])]
+        assert row["quarantined"] == 1 and row["outcome"] == "rejected"
+    assert s["cells_accepted"] == 6 - len(bad[0]["samples"])  # the unit was cleared: the later runs went on

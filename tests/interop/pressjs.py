@@ -145,6 +145,11 @@ def js_press(tmp: Path, *, devices: Sequence[dict[str, Any]] | None = None, brok
                                 start_new_session=True, env=env)
     try:
         info = _wait_ready(proc, log, START_TIMEOUT_S)
+        # the integrator trusts the vendor's server certificate: the twin's trusted-servers folder
+        # (hardware.connection.server_trust_dir, default <client_cert_dir>/servers/trusted)
+        trusted = cert[0].parent / "servers" / "trusted"
+        trusted.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(info["server_certificate"], trusted / f"pressjs-{Path(tmp).name}.pem")
         yield JsPress(endpoint=info["endpoint"], devices=info["devices"],
                       server_certificate=Path(info["server_certificate"]), client_cert=cert,
                       operator=OPERATOR, viewer=VIEWER, proc=proc, log=log, broken=info["broken"])

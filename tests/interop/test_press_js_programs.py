@@ -172,3 +172,24 @@ def test_requested_sampling_intervals_are_honoured(press: JsPress) -> None:
             assert counts[100].n <= math.ceil(wall / 0.1) + 3, (counts[100].n, wall)
             assert counts[100].n > counts[500].n >= 2
     u.run(go())
+
+
+def test_comm_loss_makes_the_device_not_available_then_a_fault_result(press: JsPress) -> None:
+    async def go() -> None:
+        async with u.session(press.endpoint, press.client_cert, press.operator) as c:
+            unit = await _unit(c)
+            await _wait_state(c, unit, "Stopped")
+            dev = await u.resolve(c, c.nodes.objects, [(u.DI, "DeviceSet"), (u.PLANT, "JS-Press-1")])
+            inject = [(u.PLANT, "Faults"), (u.PLANT, "InjectFault")]
+            assert await _method(c, dev, inject, ua.Variant("comm_loss", ua.VariantType.String)) == "Good"
+            run = await _run(c, unit, "job-comm-loss", RECIPE, ["k1"])
+            assert await _item_state(c) == "NotAvailable"
+            kv, si = await u.lads_structs(c)
+            busy = await _start(c, unit, u.start_args(kv, si, "PressCycle", RECIPE, "job-while-offline", []))
+            assert busy.StatusCode.name == "BadInvalidState"
+            await _wait_state(c, unit, "Aborted", 60.0)
+            assert await _result(c, unit, run, "Outcome") == "Fault"
+            assert "comm_loss" in await _result(c, unit, run, "Faults")
+            assert await _method(c, unit, STATE + [(u.LADS, "Clear")]) == "Good"
+            await _wait_state(c, unit, "Stopped", 10.0)
+    u.run(go())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Sequence
 
@@ -140,34 +139,24 @@ async def call_full(client: Client, obj: Any, method: Any, args: Sequence[ua.Var
     return (await call(client.uaclient.call([req])))[0]
 
 
-@dataclass
-class KeyValueType:
-    """LADS KeyValueType (OPC 30500-1), encoded as LADS i=5045 Default Binary."""
+async def lads_structs(client: Client) -> tuple[Any, Any]:
+    """Makers of LADS KeyValueType and SampleInfoType values as raw ExtensionObjects in their
+    Default Binary encodings (LADS i=5045, i=5042, at this server's LADS namespace index).
+    Nothing is registered in asyncua's process-wide type registry: a server running in the same
+    process (the emulator in tests) must keep decoding with its own classes."""
+    from asyncua.ua.ua_binary import Primitives
 
-    Key: ua.String = None  # type: ignore[assignment]
-    Value: ua.String = None  # type: ignore[assignment]
-
-
-@dataclass
-class SampleInfoType:
-    """LADS SampleInfoType (OPC 30500-1), encoded as LADS i=5042 Default Binary."""
-
-    ContainerId: ua.String = None  # type: ignore[assignment]
-    SampleId: ua.String = None  # type: ignore[assignment]
-    Position: ua.String = None  # type: ignore[assignment]
-    CustomData: ua.String = None  # type: ignore[assignment]
-
-
-async def lads_structs(client: Client) -> tuple[type, type]:
-    """KeyValueType and SampleInfoType, registered with this server's LADS namespace index
-    (the encodings' numeric ids are fixed by the LADS nodeset; the index is the server's)."""
     idx = await ns_index(client, LADS)
-    ua.register_extension_object("KeyValueType", ua.NodeId(5045, idx), KeyValueType)
-    ua.register_extension_object("SampleInfoType", ua.NodeId(5042, idx), SampleInfoType)
-    return KeyValueType, SampleInfoType
+
+    def make(encoding: int, fields: tuple[str, ...]) -> Any:
+        def build(**values: str) -> ua.ExtensionObject:
+            body = b"".join(Primitives.String.pack(values.get(f, "")) for f in fields)
+            return ua.ExtensionObject(TypeId=ua.NodeId(ua.Int32(encoding), idx), Body=ua.ByteString(body))
+        return build
+    return (make(5045, ("Key", "Value")), make(5042, ("ContainerId", "SampleId", "Position", "CustomData")))
 
 
-def start_args(kv: type, si: type, template: str, props: dict[str, Any], job: str,
+def start_args(kv: Any, si: Any, template: str, props: dict[str, Any], job: str,
                samples: Sequence[str], task: str = "") -> list[ua.Variant]:
     """The five StartProgram arguments as Variants."""
     return [ua.Variant(template, ua.VariantType.String),

@@ -49,6 +49,16 @@ function addTemplates(as, templateSet, spec) {
   ns.addVariable({ browseName: { name: "DefaultProperties", namespaceIndex: ns.index }, propertyOf: node,
     dataType: as.findDataType("KeyValueType", lads), valueRank: 1,
     value: { dataType: DataType.ExtensionObject, arrayType: VariantArrayType.Array, value: [] } });
+  const limits = { // 4.4 plant:PropertyLimits (SHOULD): what recipe() below enforces
+    "target_pressure_mpa.min": 0, "target_pressure_mpa.max": spec.max_pressure_mpa,
+    "ramp_rate_mpa_s.min": 0, "ramp_rate_mpa_s.max": spec.max_rate_mpa_s,
+    "decompression_rate_mpa_s.min": 0, "decompression_rate_mpa_s.max": spec.max_rate_mpa_s,
+    "hold_s.min": 0, "hold_s.max": spec.max_hold_s,
+    "temperature_c.min": spec.min_temperature_c, "temperature_c.max": spec.max_temperature_c };
+  ns.addVariable({ browseName: { name: "PropertyLimits", namespaceIndex: ns.index }, propertyOf: node,
+    dataType: as.findDataType("KeyValueType", lads), valueRank: 1,
+    value: { dataType: DataType.ExtensionObject, arrayType: VariantArrayType.Array,
+      value: keyValues(as, Object.entries(limits).map(([key, v]) => ({ key, value: String(Number(v)) }))) } });
   return new Map([[C.TEMPLATE, { id: C.TEMPLATE, node, required: C.REQUIRED_KEYS, defaults: {}, when, spec }]]);
 }
 
