@@ -73,6 +73,9 @@ class Connection(_Model):
                                                       "subscription to the unit's state says nothing")
     disposition_retry_s: float = Field(default=2.0, gt=0,
                                        description="wall interval between delivery attempts of undelivered decisions")
+    disposition_batch_s: float = Field(default=0.1, ge=0,
+                                       description="wall time a decision waits for others to the same device, "
+                                                   "so they go in one Call request")
     stall_timeouts: int = Field(default=2, ge=1,
                                 description="consecutive call time-outs on an open socket that mark a device stalled")
 
@@ -94,7 +97,7 @@ class Binding(_Model):
     nominal_duration_s: float | None = Field(default=None, gt=0,
                                              description="nominal program duration (device seconds) when the "
                                                          "device's template gives no EstimatedRuntime")
-    sampling_ms: float = Field(default=50.0, gt=0, description="requested sampling interval of the unit's state")
+    sampling_ms: float = Field(default=20.0, gt=0, description="requested sampling interval of the unit's state")
     completion: Literal["subscription", "polling"] = Field(
         default="subscription", description="how the end of a program is seen: a subscription to the unit's state "
                                             "(polling every poll_s only as a fallback), or polling alone")

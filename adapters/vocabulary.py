@@ -168,6 +168,7 @@ def template_path(template: str) -> Path:
 TEMPLATE_ESTIMATED_RUNTIME: Path = (plant("EstimatedRuntime"),)  # Duration (ms) of a nominal run
 TEMPLATE_REQUIRED_KEYS: Path = (plant("RequiredPropertyKeys"),)  # String[]
 TEMPLATE_DEFAULT_PROPERTIES: Path = (plant("DefaultProperties"),)  # KeyValueType[]
+TEMPLATE_PROPERTY_LIMITS: Path = (plant("PropertyLimits"),)  # KeyValueType[]: "<key>.min" / "<key>.max" -> decimal
 
 
 def result_path(run_id: str) -> Path:

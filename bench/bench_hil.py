@@ -163,12 +163,18 @@ def main() -> None:
                 n = summary["cells_accepted"] + summary["cells_rejected"]
                 delays = completion_delay_ms(summary, args.scale)
                 starts = [r.get("start_ms") for r in hw["runs"] if r.get("start_ms") is not None]
+
+                def med(key: str) -> float:
+                    xs = [r[key] for r in hw["runs"] if r.get(key) is not None and np.isfinite(r[key])]
+                    return float(np.median(xs)) if xs else float("nan")
                 calls = [d["call_ms_p50"] for d in hw["devices"].values() if d.get("call_ms_p50") is not None]
                 rows.append({"wall": hw["wall_s"], "cpu_cell_ms": 1e3 * (cpu - sim) / max(n, 1),
                              "delay_ms": float(np.median(delays)) if delays else float("nan"),
                              "delay_p95_ms": float(np.percentile(delays, 95)) if delays else float("nan"),
                              "start_ms": float(np.median(starts)) if starts else float("nan"),
                              "call_ms": float(np.median(calls)) if calls else float("nan"),
+                             "stopped_ms": med("completion_ms"), "notified_ms": med("notified_ms"),
+                             "read_ms": med("read_ms"),
                              "late": hw["clock"]["late_events"], "quarantined": hw["runs_quarantined"], "n": n})
                 r = rows[-1]
                 print(f"round {i}: {n} cells, wall {r['wall']:.1f} s, twin CPU/cell {r['cpu_cell_ms']:.1f} ms, "
@@ -178,7 +184,9 @@ def main() -> None:
     print(f"\n{'':34} {'min':>8} {'median':>8}")
     for key, label in (("cpu_cell_ms", "twin CPU per bound cell, ms"), ("delay_ms", "completion seen after, ms"),
                        ("delay_p95_ms", "  p95, ms"), ("start_ms", "StartProgram round trip, ms"),
-                       ("call_ms", "OPC UA call p50, ms"), ("wall", "wall per run, s")):
+                       ("call_ms", "OPC UA call p50, ms"), ("stopped_ms", "Result Stopped -> twin has it, ms"),
+                       ("notified_ms", "  state change -> notification, ms"), ("read_ms", "  notification -> read, ms"),
+                       ("wall", "wall per run, s")):
         print(f"{label:34} {_mm([r[key] for r in rows])}")
     print(f"simulated-only CPU: {1e3 * sim / args.cells:.2f} ms per cell")
 

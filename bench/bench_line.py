@@ -1,272 +1,256 @@
-"""Line-twin speed: cells simulated per wall-clock second on the baseline scenario
-(1 replication), against a minimal hand-written SimPy model of the same line.
+"""Line-twin speed side by side, in one process, on CPU time (time.process_time):
+this project vs ciw vs a minimal hand-written SimPy model, on the same exponential
+networks, counting only COMPLETED cells (left the network) on every side.
 
-Prints three figures:
-- the framework on the shipped baseline (press, metrology and glovebox physics in the loop);
-- the framework on the same line with physics replaced by the nominal cycle times
-  (what the minimal model does), i.e. the framework's own overhead;
-- the minimal model, and the ratio framework / minimal.
+Networks (arrivals 1 /h, exponential service, unbounded buffers):
+- tandem: three M/M/1 stations in series (means 0.7, 0.8, 0.75 h);
+- jackson: the open Jackson network of scenarios/validation_jackson.yaml (prep M/M/1 0.6 h,
+  press M/M/2 1.2 h, check M/M/1 0.56 h; after check 20% back to the press, 5% out as scrap).
 
-Usage: python bench/bench_line.py [--repeat 3]
+Rows, cells per CPU-second (min and median over --rounds):
+- minimal SimPy: a generator per cell, a simpy.Resource per station, a counter (no records);
+- ciw: ciw.Network / Simulation.simulate_until_max_time (keeps its records in memory);
+- core (Line.run): this project's replication without records (keep_visits=False);
+- Simulation.run + outputs: one replication with summary.json, cells.parquet, trace.sqlite.
+Ratios: minimal / core (target <= 1.25) and Simulation.run / ciw (target >= 1.2).
+
+Then the shipped baseline (press, metrology, glovebox physics; quality in physics mode) as
+`twin run` end to end in a child process, 1 replication: completed cells per CPU-second of
+the child (start-up included), and the start-up of `twin validate` and of `twin run` on a
+one-hour M/M/1 run. The 1,000,000-cell run is bench/bench_million.py.
+
+    python bench/bench_line.py [--rounds 3] [--hours 20000] [--skip-cli]
+
+ciw is a benchmark-only dependency: pip install -e ".[bench]". Figures depend on the
+machine and on its load (printed); they are never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import os
 import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import simpy
 
-from twin.scenario import load_scenario_data, parse_scenario
-from twin.simulation import run_replication
+REPO = Path(__file__).resolve().parents[1]
+FIXED_LOT = {k: {"dist": "fixed", "value": v} for k, v in
+             (("sq_um", 0.2), ("sdq", 0.05), ("pv_um", 1.5), ("waviness_um", 1.0), ("waviness_mm", 5.0))}
 
-BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
-
-
-def physics_free(data: dict) -> dict:
-    """The baseline with press cycles at their nominal duration and no atmosphere model."""
-    from plant.press import Recipe, load_press_spec, nominal_cycle_s
-
-    d = copy.deepcopy(data)
-    for st in d["stations"].values():
-        if st["kind"] == "batch" and "press" in st:
-            press = st.pop("press")
-            cycle_h = nominal_cycle_s(load_press_spec(press["spec"]), Recipe(**press["recipe"])) / 3600.0
-            st["process_time_h"] = {"dist": "fixed", "value": cycle_h}
-        if st["kind"] == "metrology":
-            st["kind"] = "process"
-            st.pop("instrument", None)
-    for res in d.get("resources", {}).values():
-        res.pop("atmosphere", None)
-    d["quality"] = {"mode": "fixed"}
-    return d
+# name -> (servers, mean service h, routes [(to, p)]); "out" leaves the network
+NETWORKS: dict[str, dict[str, tuple[int, float, list[tuple[str, float]]]]] = {
+    "tandem": {"s1": (1, 0.7, [("s2", 1.0)]), "s2": (1, 0.8, [("s3", 1.0)]), "s3": (1, 0.75, [("out", 1.0)])},
+    "jackson": {"prep": (1, 0.6, [("press", 1.0)]), "press": (2, 1.2, [("check", 1.0)]),
+                "check": (1, 0.56, [("press", 0.2), ("out", 0.05), ("out_ok", 0.75)])},
+}
+FIRST = {"tandem": "s1", "jackson": "prep"}
 
 
-def minimal_model(data: dict, seed: int = 1) -> int:
-    """A hand-written SimPy model of the physics-free baseline: same stations, buffers,
-    batch rule, glovebox places, breakdowns, shift and rework loop; no records."""
+# --- this project -----------------------------------------------------------------------
+
+def scenario_data(net: str, hours: float, seed: int = 1) -> dict:
+    stations: dict[str, Any] = {}
+    for name, (servers, mean, routes) in NETWORKS[net].items():
+        nxt: Any = [{"to": {"out": "scrap", "out_ok": "sink"}.get(t, t), "p": p} for t, p in routes]
+        if len(nxt) == 1:
+            nxt = nxt[0]["to"] if nxt[0]["to"] != "scrap" else "sink"
+        stations[name] = {"kind": "process", "servers": servers,
+                          "process_time_h": {"dist": "exponential", "mean": mean}, "next": nxt}
+    return {"name": f"bench-{net}", "run": {"duration_h": hours, "seed": seed, "timeline_h": 0},
+            "source": {"interarrival_h": {"dist": "exponential", "mean": 1.0}, "first": FIRST[net]},
+            "lots": {"any": FIXED_LOT}, "stations": stations}
+
+
+def core(net: str, hours: float, seed: int) -> int:
+    from twin.line import Line
+    from twin.scenario import parse_scenario
+
+    line = Line(parse_scenario(scenario_data(net, hours, seed)), 0, keep_visits=False)
+    line.run()
+    c = line.recorder.counts
+    return c["accepted"] + c["rejected"]
+
+
+def simulation_run(net: str, hours: float, seed: int) -> int:
+    from twin.scenario import parse_scenario
+    from twin.simulation import Simulation
+
+    with tempfile.TemporaryDirectory() as tmp:
+        s = Simulation(parse_scenario(scenario_data(net, hours, seed)), replications=1).run(Path(tmp) / "out")
+    return int(s.summary["cells_accepted"] + s.summary["cells_rejected"])
+
+
+# --- a minimal hand-written SimPy model ---------------------------------------------------
+
+def minimal(net: str, hours: float, seed: int) -> int:
     rnd = random.Random(seed)
     env = simpy.Environment()
-    st = data["stations"]
-    run = data["run"]
+    spec = NETWORKS[net]
+    res = {n: simpy.Resource(env, s) for n, (s, _, _) in spec.items()}
+    rate = {n: 1.0 / m for n, (_, m, _) in spec.items()}
+    routes = {n: ([t for t, _ in r], [p for _, p in r]) for n, (_, _, r) in spec.items()}
     done = [0]
 
-    def draw(d):
-        k = d["dist"]
-        if k == "fixed":
-            return d["value"]
-        if k == "exponential":
-            return rnd.expovariate(1.0 / d["mean"])
-        if k == "triangular":
-            return rnd.triangular(d["low"], d["high"], d["mode"])
-        if k == "normal":
-            while True:
-                x = rnd.gauss(d["mean"], d["sd"])
-                if x >= d.get("low", 0.0):
-                    return x
-        if k == "lognormal":
-            import math
-
-            s2 = math.log1p((d["sd"] / d["mean"]) ** 2)
-            return rnd.lognormvariate(math.log(d["mean"]) - s2 / 2, math.sqrt(s2))
-        raise ValueError(k)
-
-    class Stn:
-        def __init__(self, name):
-            c = st[name]
-            self.c = c
-            self.res = simpy.Resource(env, c.get("servers", 1))
-            per = c.get("batch", {}).get("capacity_cells", 1)
-            cap = c.get("buffer_capacity")
-            self.slots = None if cap is None else simpy.Resource(env, cap + c.get("servers", 1) * per)
-            self.down = 0
-            self.up = env.event()
-            self.active = set()
-
-    S = {n: Stn(n) for n in st}
-    box = simpy.Resource(env, data["resources"]["glovebox"]["capacity"])
-
-    def go_down(s):
-        s.down += 1
-        if s.down == 1:
-            for p in list(s.active):
-                p.interrupt()
-
-    def go_up(s):
-        s.down -= 1
-        if s.down == 0:
-            s.up, ev = env.event(), s.up
-            ev.succeed()
-
-    def breakdowns(s):
-        b = s.c["breakdowns"]
+    def cell(name: str):
         while True:
-            yield env.timeout(rnd.expovariate(1.0 / b["mtbf_h"]))
-            go_down(s)
-            yield env.timeout(draw(b["mttr_h"]))
-            go_up(s)
-
-    def shifts(s):
-        sh = s.c["shifts"]
-        base = 0.0
-        go_down(s)
-        while True:
-            for a, b in sh["windows_h"]:
-                yield env.timeout(base + a - env.now)
-                go_up(s)
-                yield env.timeout(base + b - env.now)
-                go_down(s)
-            base += sh["period_h"]
-
-    def work(s, t):
-        p = env.active_process
-        while True:
-            while s.down:
-                yield s.up
-            t0 = env.now
-            s.active.add(p)
-            try:
-                yield env.timeout(t)
-                return
-            except simpy.Interrupt:
-                t -= env.now - t0
-            finally:
-                s.active.discard(p)
-
-    def handoff(s, nxt, slot):
-        new = None
-        if nxt is not None and nxt.slots is not None:
-            new = nxt.slots.request()
-            yield new
-        if s.slots is not None:
-            s.slots.release(slot)
-        return new
-
-    waiting = {n: [] for n in st if st[n]["kind"] == "batch"}
-    arrived = {n: env.event() for n in waiting}
-
-    def vessel(name):
-        s = S[name]
-        rule = s.c["batch"]
-        cap, mn, to = rule["capacity_cells"], rule.get("min_cells", 1), rule.get("timeout_h")
-        w = waiting[name]
-        while True:
-            while not w:
-                yield arrived[name]
-            deadline = w[0][1] + to if to is not None else float("inf")
-            while len(w) < cap:
-                if env.now >= deadline and len(w) >= mn:
-                    break
-                if env.now >= deadline or deadline == float("inf"):
-                    yield arrived[name]
-                else:
-                    yield arrived[name] | env.timeout(deadline - env.now)
-            while s.down:
-                yield s.up
-            batch = w[:cap]
-            del w[:cap]
-            if not batch:
-                continue
-            yield from work(s, draw(s.c["process_time_h"]))
-            for ev, _ in batch:
-                ev.succeed()
-
-    def cell(slot):
-        name = data["source"]["first"]
-        reworks = 0
-        while name not in ("sink", "scrap"):
-            s = S[name]
-            c = s.c
-            if c["kind"] == "batch":
-                ev = env.event()
-                waiting[name].append((ev, env.now))
-                a, arrived[name] = arrived[name], env.event()
-                a.succeed()
-                yield ev
-                nxt = c["next"]
-                slot = yield from handoff(s, S.get(nxt), slot)
-                name = nxt
-                continue
-            req = s.res.request()
-            yield req
-            place = None
-            if c["kind"] == "glovebox":
-                place = box.request()
-                yield place
-            yield from work(s, draw(c["process_time_h"]))
-            if place is not None:
-                box.release(place)
-            if c["kind"] == "inspect":
-                u = rnd.random()
-                q = c["fixed"]
-                if u < q["p_accept"]:
-                    nxt = c["on_accept"]
-                elif u < q["p_accept"] + q["p_rework"] and reworks < 2:
-                    reworks += 1
-                    nxt = c["on_rework"]
-                else:
-                    nxt = c["on_reject"]
+            r = res[name]
+            with r.request() as req:
+                yield req
+                yield env.timeout(rnd.expovariate(rate[name]))
+            targets, probs = routes[name]
+            if len(targets) == 1:
+                name = targets[0]
             else:
-                nxt = c["next"]
-            slot = yield from handoff(s, S.get(nxt), slot)
-            s.res.release(req)
-            name = nxt
-        done[0] += 1
+                u, acc = rnd.random(), 0.0
+                for name, p in zip(targets, probs):
+                    acc += p
+                    if u < acc:
+                        break
+            if name.startswith("out"):
+                done[0] += 1
+                return
 
     def source():
-        first = S[data["source"]["first"]]
+        first = FIRST[net]
         while True:
-            yield env.timeout(draw(data["source"]["interarrival_h"]))
-            slot = first.slots.request() if first.slots is not None else None
-            if slot is not None:
-                yield slot
-            env.process(cell(slot))
+            yield env.timeout(rnd.expovariate(1.0))
+            env.process(cell(first))
 
-    for n, s in S.items():
-        if "breakdowns" in s.c:
-            env.process(breakdowns(s))
-        if "shifts" in s.c:
-            env.process(shifts(s))
-        if n in waiting:
-            for _ in range(s.c.get("servers", 1)):
-                env.process(vessel(n))
     env.process(source())
-    env.run(until=run["duration_h"])
+    env.run(until=hours)
     return done[0]
 
 
-def timed(fn, repeat: int) -> tuple[float, int]:
-    best, cells = float("inf"), 0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+# --- ciw ----------------------------------------------------------------------------------
+
+def ciw_run(net: str, hours: float, seed: int) -> int:
+    import ciw
+
+    names = list(NETWORKS[net])
+    spec = NETWORKS[net]
+    first = names.index(FIRST[net])
+    arrivals = [ciw.dists.Exponential(1.0) if i == first else None for i in range(len(names))]
+    services = [ciw.dists.Exponential(1.0 / spec[n][1]) for n in names]
+    servers = [spec[n][0] for n in names]
+    routing = [[float(sum(p for t, p in spec[n][2] if t == m)) for m in names] for n in names]
+    N = ciw.create_network(arrival_distributions=arrivals, service_distributions=services,
+                           number_of_servers=servers, routing=routing)
+    ciw.seed(seed)
+    Q = ciw.Simulation(N)
+    Q.simulate_until_max_time(hours)
+    return len(Q.nodes[-1].all_individuals)  # the exit node: completed cells only
+
+
+# --- timing -------------------------------------------------------------------------------
+
+def rounds(fn: Callable[[], int], n: int) -> tuple[float, float, int]:
+    """(min, median) CPU seconds per completed cell over n rounds, and the cells of one round."""
+    per_cell, cells = [], 0
+    for _ in range(n):
+        t0 = time.process_time()
         cells = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, cells
+        per_cell.append((time.process_time() - t0) / max(cells, 1))
+    return min(per_cell), statistics.median(per_cell), cells
+
+
+def cpu_of_child(cmd: list[str]) -> tuple[float, float, int]:
+    """(CPU s, wall s, exit code) of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, wall, rc
+
+
+def twin_exe() -> str:
+    exe = Path(sys.executable).with_name("twin")
+    return str(exe) if exe.exists() else "twin"
+
+
+def completed_cells(out: Path) -> int:
+    import pyarrow.parquet as pq
+
+    outcome = pq.read_table(out / "cells.parquet", columns=["outcome"]).column("outcome").to_pylist()
+    return sum(1 for o in outcome if o != "in_process")
+
+
+def cli_figures(n: int) -> None:
+    import yaml
+
+    twin = twin_exe()
+    with tempfile.TemporaryDirectory() as tmp:
+        rates, cells = [], 0
+        for i in range(n):
+            out = Path(tmp) / f"base{i}"
+            cpu, wall, rc = cpu_of_child([twin, "run", str(REPO / "scenarios" / "baseline.yaml"), "--out", str(out),
+                                          "--replications", "1"])
+            cells = completed_cells(out)
+            rates.append(cells / cpu)
+        print(f"\nbaseline, physics quality mode, `twin run` 1 replication end to end ({cells} completed cells):")
+        print(f"  cells per CPU-second: min {min(rates):8.0f}  median {statistics.median(rates):8.0f}  (target >= 5000)")
+
+        tiny = Path(tmp) / "tiny.yaml"
+        data = yaml.safe_load((REPO / "scenarios" / "mm1.yaml").read_text())
+        data["run"].update(duration_h=1.0, warmup_h=0.0, replications=1)
+        data["expect"] = []
+        tiny.write_text(yaml.safe_dump(data))
+        val = [cpu_of_child([twin, "validate", str(REPO / "scenarios" / "baseline.yaml")]) for _ in range(n)]
+        run = [cpu_of_child([twin, "run", str(tiny), "--out", str(Path(tmp) / f"tiny{i}")]) for i in range(n)]
+    print("start-up (CPU s / wall s, min of rounds):")
+    print(f"  twin validate baseline.yaml     : {min(v[0] for v in val):.2f} / {min(v[1] for v in val):.2f}"
+          "  (target < 0.5 s)")
+    print(f"  twin run of a 1-hour M/M/1      : {min(r[0] for r in run):.2f} / {min(r[1] for r in run):.2f}"
+          "  (what `twin run` adds beyond the simulation; target <= 0.5 s)")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--hours", type=float, default=20000.0, help="simulated hours per network run (~1 cell/h)")
+    ap.add_argument("--skip-cli", action="store_true", help="only the side-by-side network table")
     args = ap.parse_args()
-    data = load_scenario_data(BASELINE)
-    shipped = parse_scenario(data, "baseline")
-    plain_data = physics_free(data)
-    plain = parse_scenario(plain_data, "baseline-physics-free")
+    try:
+        import ciw  # noqa: F401
+        have_ciw = True
+    except ImportError:
+        have_ciw = False
+        print("ciw not installed (pip install -e '.[bench]'): its column is skipped")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; {args.rounds} rounds, "
+          f"{args.hours:g} h per run")
+    sides: list[tuple[str, Callable[[str, float, int], int]]] = [("minimal SimPy", minimal)]
+    if have_ciw:
+        sides.append(("ciw", ciw_run))
+    sides += [("core (Line.run)", core), ("Simulation.run + outputs", simulation_run)]
+    header = f"{'cells per CPU-second':28s}" + "".join(f"{net:>26s}" for net in NETWORKS)
+    print(header)
+    results: dict[tuple[str, str], tuple[float, float]] = {}
+    for label, fn in sides:
+        row = f"{label:28s}"
+        for net in NETWORKS:
+            lo, med, cells = rounds(lambda: fn(net, args.hours, 1), args.rounds)
+            results[(label, net)] = (lo, med)
+            row += f"{1 / lo:>12.0f} (med {1 / med:>7.0f})"
+        print(row)
 
-    def framework(sc):
-        return lambda: len(run_replication(sc, 0).cell_rows)
+    def ratio(a: str, b: str, net: str) -> str:
+        return f"{results[(a, net)][0] / results[(b, net)][0]:.2f}x"
 
-    t_ship, n_ship = timed(framework(shipped), args.repeat)
-    t_plain, n_plain = timed(framework(plain), args.repeat)
-    t_min, n_min = timed(lambda: minimal_model(plain_data), args.repeat)
-    print(f"baseline, 1 replication of {shipped.run.duration_h:g} h, best of {args.repeat}")
-    print(f"  framework, physics in the loop : {n_ship / t_ship:10.0f} cells/s  ({n_ship} cells in {t_ship:.2f} s)")
-    print(f"  framework, nominal cycle times : {n_plain / t_plain:10.0f} cells/s  ({n_plain} cells in {t_plain:.2f} s)")
-    print(f"  minimal hand-written SimPy     : {n_min / t_min:10.0f} cells/s  ({n_min} cells in {t_min:.2f} s)")
-    print(f"  framework overhead (time per cell, framework / minimal): {(t_plain / n_plain) / (t_min / n_min):.2f}x")
+    print(f"{'core / minimal (time per cell; target <= 1.25)':48s}" + "".join(
+        f"{ratio('core (Line.run)', 'minimal SimPy', n):>12s}" for n in NETWORKS))
+    if have_ciw:
+        print(f"{'Simulation.run speed / ciw (target >= 1.2)':48s}" + "".join(
+            f"{results[('ciw', n)][0] / results[('Simulation.run + outputs', n)][0]:>11.2f}x" for n in NETWORKS))
+    if not args.skip_cli:
+        cli_figures(args.rounds)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ from plant.press import (FAULT_KINDS, PressProgram, PressSpec, Recipe, RecipeErr
 
 DECISIONS = DECISION_NAMES
 MAX_CATCH_UP_S = 5.0
-DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")  # docs/opcua.md 4.4 (issue 12: no coercion)
 MAX_RESULTS = 200  # Results kept per unit (docs/opcua.md R5: at least 100)
+DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")  # a property number (docs/opcua.md 4.4)
 
 
 class ProgramError(Exception):
@@ -167,6 +167,10 @@ class Device:
 
     def _convert_properties(self, props: dict[str, str]) -> dict[str, Any]:
         return dict(props)
+
+    def property_limits(self) -> list[tuple[str, float, float]]:
+        """(key, min, max) of numeric StartProgram properties (docs/opcua.md 4.4, plant:PropertyLimits)."""
+        return []
 
     def start_program(self, template_id: str, properties: list[tuple[str, str]], job_id: str,
                       samples: list[str], now: float, context: dict[str, Any] | None = None) -> str:
@@ -363,6 +367,13 @@ class PressDevice(Device):
                 raise ProgramError("BadInvalidArgument", f"property {k}: {v!r} is not finite")
             out[k] = x
         return out
+
+    def property_limits(self) -> list[tuple[str, float, float]]:
+        """The press's recipe limits (plant.press.check_recipe; rates and pressure must exceed 0)."""
+        sp = self.spec
+        return [("target_pressure_mpa", 0.0, sp.max_pressure_mpa), ("ramp_rate_mpa_s", 0.0, sp.max_ramp_rate_mpa_s),
+                ("hold_s", 0.0, sp.max_hold_s), ("temperature_c", sp.min_temperature_c, sp.max_temperature_c),
+                ("decompression_rate_mpa_s", 0.0, sp.max_decompression_rate_mpa_s)]
 
     def recipe_from(self, recipe: dict) -> Recipe:
         """Validated recipe within the press's limits."""

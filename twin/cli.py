@@ -154,15 +154,37 @@ def run(
     seed: Optional[int] = typer.Option(None, min=0, max=2**63 - 1, help="override run.seed"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of a table"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
+    workers: int = typer.Option(1, min=1, help="local worker processes (results identical to serial)"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address, e.g. tcp://127.0.0.1:8786"),
+    param_draws: Optional[int] = typer.Option(None, "--param-draws", min=2,
+                                              help="repeat the replications for N parameter sets drawn from the "
+                                                   "scenario's calibrated file (quality.params)"),
+    live: bool = typer.Option(False, "--live", help="watch the run in a local web page (the `live` extra)"),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="with --live: the page's port (0: a free one)"),
+    bind: str = typer.Option("127.0.0.1", "--bind", help="with --live: address; beyond loopback a token is needed"),
+    pace: float = typer.Option(0.0, "--pace", min=0, help="with --live: simulated hours per wall second (0: flat out)"),
+    hold: bool = typer.Option(False, "--hold", help="with --live: keep the page up after the run, until Ctrl-C"),
 ):
     """Run a scenario's replications and check its `expect:` block."""
+    from twin.cli_calibration import param_draws_step
+    from twin.cli_live import check_live_options, run_live
+    from twin.experiment import executor_for
     from twin.simulation import Simulation, json_safe
 
     sc = _load(scenario)
+    check_live_options(live, port, bind, pace, hold)
     refuse_existing(out_dir, force)
-    sim = Simulation(sc, replications=replications, seed=seed)
-    with progress(f"run {sc.name}", sim.replications) as step:
-        result = sim.run(out_dir, on_replication=lambda i: step(f"replication {i}"), overwrite=True)
+    after = param_draws_step(sc, param_draws)
+    with executor_for(workers, scheduler) as executor:
+        sim = Simulation(sc, replications=replications, seed=seed, executor=executor)
+        with progress(f"run {sc.name}", sim.replications) as step:
+            if live:
+                result = run_live(sc, out_dir, replications, seed, port=port, bind=bind, pace=pace, hold=hold,
+                                  on_replication=lambda i: step(f"replication {i}"))
+            else:
+                result = sim.run(out_dir, on_replication=lambda i: step(f"replication {i}"), overwrite=True)
+    if after is not None:
+        after(result)
     if as_json:
         out.print_json(json.dumps(json_safe(result.summary)))
     else:
@@ -254,13 +276,19 @@ def hil(
     seed: Optional[int] = typer.Option(None, min=0, max=2**63 - 1, help="override run.seed"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json instead of tables"),
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
+    live: bool = typer.Option(False, "--live", help="watch the run and the equipment in a local web page"),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="with --live: the page's port (0: a free one)"),
+    bind: str = typer.Option("127.0.0.1", "--bind", help="with --live: address; beyond loopback a token is needed"),
+    hold: bool = typer.Option(False, "--hold", help="with --live: keep the page up after the run, until Ctrl-C"),
 ):
     """Run a scenario with its bound stations on OPC UA equipment (exit 3: equipment unreachable)."""
     from plant.plantfile import load_plant_file
+    from twin.cli_live import check_live_options, hil_live
     from twin.hil import EquipmentUnreachable, HilSetupError, PlantEquipment
     from twin.simulation import Simulation, json_safe
 
     sc = _load(scenario)
+    check_live_options(live, port, bind, hold=hold)
     refuse_existing(out_dir, force)
     try:
         pf = load_plant_file(plant_file)
@@ -270,7 +298,7 @@ def hil(
     try:
         sim = Simulation(sc, seed=seed, ports=PlantEquipment(pf, time_scale=time_scale,
                                                              scenario_dir=scenario.resolve().parent))
-        result = sim.run(out_dir)
+        result = hil_live(sim, out_dir, port=port, bind=bind, hold=hold) if live else sim.run(out_dir)
     except EquipmentUnreachable as exc:
         err.print(f"[bold red]equipment[/]: {exc}")
         raise typer.Exit(EXIT_EQUIPMENT)
@@ -432,6 +460,9 @@ def report(directory: Path = typer.Argument(..., help="a run, sweep, optimize or
 
 
 from twin import cli_studies  # noqa: E402,F401  (registers `twin optimize` and `twin sensitivity`)
+from twin import cli_calibration  # noqa: E402,F401  (registers `twin calibrate` and `twin check-model`)
+from twin import cli_live  # noqa: E402,F401  (registers `twin view`)
+from twin import cli_probe  # noqa: E402,F401  (registers `twin plant probe`)
 from twin import cli_plant_security  # noqa: E402,F401  (registers `twin plant user` and `twin plant trust`)
 
 

@@ -219,6 +219,9 @@ class PlantEquipment:
             listeners.append(writer.trace.add_disposition)
         ports, outbox = hardware_ports(link, sim_ports(env, scenario, Streams(seed, 0).generator), listeners)
         line = Line(scenario, 0, seed=seed, env=env, ports=ports)
+        from adapters.observe import emit
+
+        emit("hil_start", env=env, line=line, link=link, scenario=scenario)  # the live view's hook
         written = {"visits": 0}
         if writer is not None:
             trace = writer.trace

@@ -40,9 +40,11 @@ class Timeline:
 class Recorder:
     """Counts, tallies and records of one replication (reset at the end of the warm-up)."""
 
-    def __init__(self, warmup_h: float, keep_visits: bool = True, timeline: Timeline | None = None):
+    def __init__(self, warmup_h: float, keep_visits: bool = True, timeline: Timeline | None = None,
+                 keep_cells: bool = True):
         self.warmup_h = warmup_h
         self.keep_visits = keep_visits
+        self.keep_cells = keep_cells  # False when a stream (twin.streaming) takes the records
         self.timeline = timeline
         self.wip = TimeWeighted()
         self.cycle_time = Tally()
@@ -54,15 +56,19 @@ class Recorder:
         self.reasons: dict[str, int] = {}
         self.by_lot: dict[str, list[int]] = {}
         self.by_press: dict[str, list[int]] = {}
+        self.on_cell_released: list[Callable[["Cell"], None]] = []
         self.on_cell_finished: list[Callable[["Cell"], None]] = []
         self.on_visit: list[Callable[[Visit], None]] = []
 
     # --- cells ---------------------------------------------------------------------
     def released(self, cell: "Cell", now: float) -> None:
         self.wip.add(now, 1)
-        self.cells.append(cell)
+        if self.keep_cells:
+            self.cells.append(cell)
         if now >= self.warmup_h:
             self.started_in_window += 1
+        for listener in self.on_cell_released:
+            listener(cell)
 
     def visit(self, cell: "Cell", station: str, t_arrive: float, t_start: float, t_end: float,
               t_leave: float) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from twin.recorder import Timeline
     from twin.scenario import Scenario
+    from twin.streaming import RowSink
 
 
 @dataclass
@@ -42,6 +43,22 @@ def run_replication(scenario: "Scenario", index: int, seed: int | None = None, k
     keys = quality_keys(scenario)
     rows = [cell_row(index, c, keys) for c in line.cells] if keep_cells else []
     return Replication(index, kpis, rows, line.visits, line.recorder.timeline)
+
+
+def stream_replication(scenario: "Scenario", index: int, seed: int, sink: "RowSink", keep_visits: bool = True,
+                       batch: int | None = None) -> Replication:
+    """Run replication `index`, handing its cell and visit rows to `sink` in batches as it
+    goes (memory O(batch), see twin.streaming); the result carries no rows. The rows and their
+    order are those `run_replication` returns."""
+    from twin.line import Line
+    from twin.streaming import DEFAULT_BATCH, RecordStream
+
+    line = Line(scenario, index, seed=seed, keep_visits=keep_visits)
+    stream = RecordStream(index, quality_keys(scenario), sink, batch or DEFAULT_BATCH, keep_visits)
+    stream.follow(line.recorder)
+    kpis = line.run()
+    stream.close()
+    return Replication(index, kpis, [], [], line.recorder.timeline)
 
 
 def replication_kpis(scenario: "Scenario", index: int, seed: int) -> dict[str, Any]:

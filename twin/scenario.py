@@ -93,6 +93,8 @@ class Quality(Model):
     interface: InterfaceSettings = Field(
         default_factory=dict, description="parameters of the interface model (the shipped model: InterfaceParams; "
                                           "missing keys take the shipped values of materials.yaml)")
+    params: str | None = Field(default=None, description="calibrated parameter file (`twin calibrate` output, YAML; "
+                                                          "relative to the scenario): its values set the interface")
     disposition: DispositionPolicy = Field(default_factory=DispositionPolicy)
     same_level_frac: float = Field(
         default=0.9, gt=0, le=1,
@@ -161,6 +163,7 @@ class Resolved:
     lots: dict[str, CollectorLot] = field(default_factory=dict)
     interface_model: Any = None  # an InterfaceModel
     interface_params: Any = None  # its params_type instance
+    calibration: Any = None  # the quality.params file (twin.calibration.paramfile.ParamFile)
 
 
 class Scenario(Model):
@@ -254,11 +257,17 @@ def _interface_problems(s: Scenario, resolved: Resolved) -> Any:
         yield "quality.model", str(exc)
         return
     resolved.interface_model = model
+    calibrated: dict[str, Any] = {}
+    if s.quality.params is not None:
+        from twin.calibration.scenario_params import resolve_params
+
+        resolved.calibration, calibrated, problems = resolve_params(s.quality, resolved.base_dir)
+        yield from problems
     try:
         if model.params_type is InterfaceParams:
             from twin.interface.params import load_params
 
-            resolved.interface_params = load_params(**s.quality.interface)
+            resolved.interface_params = load_params(**{**calibrated, **s.quality.interface})
         else:
             resolved.interface_params = model.params_type.model_validate(s.quality.interface)
     except ValidationError as exc:

@@ -9,7 +9,7 @@ import asyncio
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from twin.kpis import kpi_halfwidth, kpi_value
 from twin.replication import Replication, quality_keys, run_replication
@@ -192,10 +192,18 @@ class Simulation:
 
     def _simulate(self, writer: RunWriter | None, on_replication: Callable[[int], None] | None) -> dict[str, Any]:
         from twin.experiment import replications
+        from twin.replication import stream_replication
 
         reps = []
-        for rep in replications(self.scenario, range(self.replications), self.seed, self.executor,
-                                keep_visits=self.scenario.run.write_trace):
+        keep_visits = self.scenario.run.write_trace
+        streamed: Iterator[Replication]
+        if self.executor is None and writer is not None:  # in this process: records streamed as the run goes
+            streamed = (stream_replication(self.scenario, i, self.seed, writer, keep_visits)
+                        for i in range(self.replications))
+        else:
+            streamed = replications(self.scenario, range(self.replications), self.seed, self.executor,
+                                    keep_visits=keep_visits)
+        for rep in streamed:
             reps.append(rep.kpis)
             if writer is not None:
                 writer.add_replication(rep.index, self.seed, rep.kpis, rep.cell_rows, rep.visits, rep.timeline)

@@ -69,12 +69,21 @@ class RunWriter:
     def add_replication(self, index: int, seed: int, kpis: dict, cell_rows: list[tuple], visits: list[tuple],
                         timeline: "Timeline | None" = None) -> None:
         """One finished replication: its cells, visits, timeline and KPIs (committed)."""
+        self.add_rows(index, cell_rows, visits)
+        self.finish_replication(index, seed, kpis, timeline)
+
+    def add_rows(self, index: int, cell_rows: list[tuple], visits: list[tuple]) -> None:
+        """A batch of replication `index`'s cell and visit rows, as the run goes (twin.streaming)."""
         self.trace.add_cells(cell_rows)
         self.trace.add_visits(index, visits)
+        if cell_rows:
+            self.cells.add(cell_rows)
+
+    def finish_replication(self, index: int, seed: int, kpis: dict, timeline: "Timeline | None" = None) -> None:
+        """Replication `index` is complete: its timeline and KPIs, and it counts as committed."""
         if timeline is not None:
             self.trace.add_timeline(index, timeline)
         self.trace.add_run(index, seed, kpis)
-        self.cells.add(cell_rows)
         self.replications_committed.append(index)
 
     def write_json(self, name: str, data: Any) -> Path:
@@ -99,6 +108,9 @@ class RunWriter:
         if summary is not None:
             self.write_json(name, summary)
         self._close()
+        from twin.calibration.data import write_process_record  # the process side of the measured-cell format
+
+        write_process_record(self.partial)
         old = None
         if self.target.exists():
             old = self.target.with_name(f"{self.target.name}.replaced-{os.getpid()}-{int(time.time())}")

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable
 
 from asyncua import ua
 
+from adapters import observe
 from adapters.opcua.link import HardwareLink
 from adapters.opcua.paths import join
 from adapters.opcua.linklog import (LINK_STATUS_NAMES, ConfigurationRefused, DeviceRefused, DeviceUnavailable,
@@ -77,6 +78,7 @@ class Outbox:
 
     def queue(self, rec: Record) -> None:
         self.records.append(rec)
+        observe.emit("disposition", **rec)
         for listener in self.listeners:
             listener(rec)
         binding = rec.get("binding") or self._binding_of_device(rec.get("device", ""))
@@ -94,8 +96,10 @@ class Outbox:
 
     async def _run(self) -> None:
         retry_s = self.link.hardware.connection.disposition_retry_s
+        gather_s = self.link.hardware.connection.disposition_batch_s
         while not self._closing:
-            await wait_event(self.wake, retry_s)
+            if await wait_event(self.wake, retry_s) and gather_s > 0 and not self._closing:
+                await asyncio.sleep(gather_s)  # let the decisions of one batch arrive: one Call for them all
             self.wake.clear()
             for binding in list(self.pending):
                 await self._deliver(binding)
@@ -136,6 +140,7 @@ class Outbox:
                 rec["error"] = status
                 log.warning("decision for %s refused by %s: %s", rec["sample_id"], b.binding.device, status)
             self.pending[binding].remove(rec)
+            observe.emit("disposition", **rec)
             for listener in self.listeners:
                 listener(rec)
 

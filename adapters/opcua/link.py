@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from adapters import observe
 from adapters.opcua.linklog import ConfigurationRefused, DeviceRefused, DeviceUnavailable, LinkLost
 from adapters.opcua.paths import join, render
 from adapters.opcua.profiles import Profile, to_twin
@@ -56,6 +57,8 @@ class DeviceRun:
     start_failures: int = 0
     completion_ms: float = math.nan  # wall delay from the Result's Stopped time to the twin having it
     start_ms: float = math.nan  # wall round trip of the StartProgram call that started the run
+    notified_ms: float = math.nan  # the unit state's end transition (SourceTimestamp) to its notification here
+    read_ms: float = math.nan  # that notification to the Result read
 
 
 @dataclass
@@ -137,6 +140,8 @@ async def check_device(b: Bound) -> None:
         b.nominal_s, b.nominal_source = b.binding.nominal_duration_s, "binding nominal_duration_s"
     elif need.fallback_nominal_s is not None:
         b.nominal_s, b.nominal_source = need.fallback_nominal_s, "plant file device spec"
+    elif nodes.active_runtime is not None:
+        b.nominal_source = "device ActiveProgram EstimatedRuntime, per run"
     else:
         raise BindingMismatch(b.name, "nominal_duration_s", f"'{b.binding.device}' gives no EstimatedRuntime for "
                                                             f"{section.template}: set the binding's nominal_duration_s")
@@ -192,6 +197,7 @@ class HardwareLink:
         # the simulated time this wall moment maps to (env.now stands still while the twin waits)
         run.sim_end_h = max(self.env.now, self.env.sim_time_of(asyncio.get_running_loop().time()))
         self.runs.append(run)
+        observe.emit("run", **run.__dict__)
         for listener in self.run_listeners:
             listener(run)
 

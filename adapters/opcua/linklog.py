@@ -10,6 +10,8 @@ from typing import Any
 
 from asyncua import ua
 
+from adapters import observe
+
 # Bad statuses that say the session or channel is gone, not that the request was wrong.
 CONNECTION_STATUSES = {
     getattr(ua.StatusCodes, n) for n in (
@@ -112,9 +114,11 @@ class SessionLog:
     refused: int = 0
     latency_s: list[float] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
+    device: str = ""
 
     def note(self, kind: str, **details: Any) -> None:
         self.events.append({"wall": time.time(), "event": kind, **details})
+        observe.emit("link", device=self.device, event=kind, **details)
 
     def report(self, device: str, endpoint: str) -> dict:
         lat = sorted(self.latency_s)

@@ -15,7 +15,8 @@ from asyncua import ua
 
 from adapters.vocabulary import Path, QName
 
-__all__ = ["NamespaceMap", "Path", "PathError", "QName", "join", "parse_path", "render", "substitute", "translate"]
+__all__ = ["NamespaceMap", "Path", "PathError", "QName", "join", "parse_path", "render", "substitute", "translate",
+           "translate_from"]
 
 
 class PathError(ValueError):
@@ -88,10 +89,16 @@ async def translate(client: Any, ns: NamespaceMap, start: ua.NodeId,
                     paths: Sequence[Sequence[QName]]) -> list[ua.NodeId | ua.StatusCode]:
     """Each path below `start` in one TranslateBrowsePathsToNodeIds request: its node id, or
     the Bad status that says why it does not resolve."""
+    return await translate_from(client, ns, [start] * len(paths), paths)
+
+
+async def translate_from(client: Any, ns: NamespaceMap, starts: Sequence[ua.NodeId],
+                         paths: Sequence[Sequence[QName]]) -> list[ua.NodeId | ua.StatusCode]:
+    """Each path below its own starting node, all in one TranslateBrowsePathsToNodeIds request."""
     if not paths:
         return []
     requests = []
-    for p in paths:
+    for start, p in zip(starts, paths):
         bp = ua.BrowsePath()
         bp.StartingNode = start
         bp.RelativePath = ns.relative_path(p)

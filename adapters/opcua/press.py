@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import simpy
 
+from adapters import observe
 from adapters.opcua.link import Bound, DeviceRun, HardwareLink
 from adapters.opcua.linklog import ConfigurationRefused
 from adapters.opcua.programs import (CycleLost, StartAttempt, StartFailed, clear_if_needed, estimated_wall_s,
@@ -84,14 +85,27 @@ async def run_program(link: HardwareLink, b: Bound, run: DeviceRun, properties: 
     template = b.binding.template or nodes.section.template
     attempt = StartAttempt(run.job_id)
     t_start = time.monotonic()
+    observe.emit("run_start", **run.__dict__)
     try:
         run.run_id, instance = await _hold_start(link, b, run, template, properties, attempt)
+        watch = session.watches.get(nodes.state)
+        seen = watch.notifications if watch is not None else None
         run.start_ms = attempt.start_ms
         t_start = time.monotonic()
-        expected = await estimated_wall_s(session, nodes) or b.nominal_s / link.time_scale
-        deadline = t_start + b.binding.cycle_timeout_factor * expected + conn.give_up_s
+        factor = b.binding.cycle_timeout_factor
+
+        async def device_estimate() -> float | None:
+            """Only when the nominal deadline passes: the started program's own EstimatedRuntime."""
+            est = await estimated_wall_s(session, nodes)
+            return None if est is None else t_start + factor * est + conn.give_up_s
+
+        if math.isfinite(b.nominal_s):
+            deadline = t_start + factor * b.nominal_s / link.time_scale + conn.give_up_s
+        else:  # no nominal known before the run: the device's estimate for this run (P5), read now
+            deadline = await device_estimate() or t_start + conn.give_up_s
         readings = await wait_result(session, nodes, run.run_id, instance, deadline, conn.poll_s,
-                                     b.binding.sampling_ms, b.binding.completion == "subscription")
+                                     b.binding.sampling_ms, b.binding.completion == "subscription", seen,
+                                     device_estimate)
     except CycleLost as exc:
         run.status, run.problem = "Lost", str(exc)
         return None
@@ -108,10 +122,14 @@ async def run_program(link: HardwareLink, b: Bound, run: DeviceRun, properties: 
         log.exception("%s on %s failed", template, b.binding.device)
         run.status, run.problem = "Lost", repr(exc)
         return None
+    now = time.time()
     stopped = readings.get("_stopped")
     if stopped is not None and isinstance(stopped.value, datetime):
-        run.completion_ms = (time.time() - stopped.value.replace(tzinfo=stopped.value.tzinfo or timezone.utc)
-                             .timestamp()) * 1e3
+        run.completion_ms = (now - _epoch(stopped.value)) * 1e3
+    if watch is not None and watch.last is not None and watch.notifications > (seen or 0):
+        if watch.last.source_time is not None:
+            run.notified_ms = (watch.arrived - _epoch(watch.last.source_time)) * 1e3
+        run.read_ms = (now - watch.arrived) * 1e3
     values = plain(readings, nodes.section)
     run.status = status_text(values)
     run.device_duration_s = finite(values.get("duration_s"))
@@ -119,6 +137,10 @@ async def run_program(link: HardwareLink, b: Bound, run: DeviceRun, properties: 
     if run.status not in nodes.section.completed:
         await clear_if_needed(session, nodes, conn.call_timeout_s)
     return values
+
+
+def _epoch(t: datetime) -> float:
+    return t.replace(tzinfo=t.tzinfo or timezone.utc).timestamp()
 
 
 def recipe_properties(recipe: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ the unit in the twin's own key (``target_pressure_mpa``, ``duration_s``). The LA
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path as FsPath
 from typing import Literal
 
@@ -208,7 +209,8 @@ class ProfileError(ValueError):
 
 
 def load_profile(name: str | FsPath | None, base: FsPath | None = None) -> Profile:
-    """A shipped profile by name (``lads``) or a YAML file; ProfileError naming the field."""
+    """A shipped profile by name (``lads``) or a YAML file; ProfileError naming the field.
+    Parsed once per file version (a profile is immutable)."""
     if name is None or (isinstance(name, str) and (PROFILE_DIR / f"{name}.yaml").exists()):
         path = PROFILE_DIR / f"{name or DEFAULT_PROFILE}.yaml"
     else:
@@ -216,7 +218,18 @@ def load_profile(name: str | FsPath | None, base: FsPath | None = None) -> Profi
         if not path.is_absolute() and base is not None:
             path = base / path
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        stat = path.stat()
+    except OSError as exc:
+        raise ProfileError(f"profile {path}: cannot read it ({exc.strerror})") from None
+    return _load(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _load(name: str, mtime_ns: int, size: int) -> Profile:
+    path = FsPath(name)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except OSError as exc:
         raise ProfileError(f"profile {path}: cannot read it ({exc.strerror})") from None
     except yaml.YAMLError as exc:

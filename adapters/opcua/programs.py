@@ -15,7 +15,7 @@ import logging
 import time
 from datetime import datetime
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from asyncua import ua
 from asyncua.ua.ua_binary import Primitives
@@ -239,13 +239,18 @@ def _final(values: Mapping[str, Reading]) -> bool:
     return stopped is not None and stopped.good and is_set(stopped.value)
 
 
-async def read_result(session: DeviceSession, nodes: ProgramNodes, run_id: str) -> dict[str, Reading] | None:
+async def read_result(session: DeviceSession, nodes: ProgramNodes, run_id: str,
+                      cheap_first: bool = True) -> dict[str, Reading] | None:
     """Every field of the Result of `run_id` in one read, once it is final (Stopped set);
-    None while it is not there or not final."""
+    None while it is not there or not final. `cheap_first`: look at Stopped alone first (a
+    poll that is likely too early)."""
     base = nodes.result(run_id)
-    stopped = await session.read([join(base, nodes.result_fields[STOPPED])], retry=False)
-    if not _final({STOPPED: stopped[0]}):  # a cheap look first: one path
-        return None
+    if not session.resolved(nodes.results):  # once per connection: fields then resolve below it
+        await session.resolve([nodes.results], retry=False)
+    if cheap_first:
+        stopped = await session.read([join(base, nodes.result_fields[STOPPED])], retry=False)
+        if not _final({STOPPED: stopped[0]}):
+            return None
     keys = list(nodes.result_fields)
     got = await session.read([join(base, nodes.result_fields[k]) for k in keys], retry=False)
     values = dict(zip(keys, got))
@@ -262,13 +267,17 @@ def state_name(r: Reading | None) -> str | None:
 
 async def wait_result(session: DeviceSession, nodes: ProgramNodes, run_id: str, instance: str,
                       deadline: float, fallback_poll_s: float, sampling_ms: float = 50.0,
-                      subscribe: bool = True) -> dict[str, Reading]:
-    """The Result of `run_id` once final: woken by the unit's state (subscribed), read again
-    every `fallback_poll_s` when no notification comes; CycleLost when the device restarted
-    or nothing final is there by `deadline`."""
+                      subscribe: bool = True, seen: int | None = None,
+                      extend: Callable[[], Awaitable[float | None]] | None = None) -> dict[str, Reading]:
+    """The Result of `run_id` once final: read when the subscribed unit state leaves its
+    running states with a notification newer than the start (`seen`: the watch's count when
+    the start returned), and every `fallback_poll_s` when no notification comes. At `deadline`,
+    `extend()` may give a later one once (the device's own estimate); then CycleLost, as when
+    the device restarted."""
     watch = await session.watch(nodes.state, sampling_ms) if subscribe else Watch(nodes.state, sampling_ms)
     running = nodes.section.running_states
-    poll = True  # the first look does not wait for a notification
+    seen = watch.notifications if seen is None else seen
+    poll = not watch.subscribed  # without a subscription: look at once
     while True:
         try:
             await session.connect()
@@ -277,10 +286,10 @@ async def wait_result(session: DeviceSession, nodes: ProgramNodes, run_id: str, 
         if session.instance != instance:
             raise CycleLost(f"{session.device} restarted during run {run_id}")
         watch.changed.clear()
-        state = state_name(watch.last) if watch.subscribed else None
-        if poll or state is None or state not in running:
+        done = watch.subscribed and watch.notifications > seen and state_name(watch.last) not in running
+        if poll or done:
             try:
-                values = await read_result(session, nodes, run_id)
+                values = await read_result(session, nodes, run_id, cheap_first=not done)
             except LinkLost:
                 values = None
             except DeviceRefused as exc:
@@ -290,6 +299,10 @@ async def wait_result(session: DeviceSession, nodes: ProgramNodes, run_id: str, 
             if values is not None:
                 return values
         left = deadline - time.monotonic()
+        if left <= 0 and extend is not None:
+            later, extend = await extend(), None
+            if later is not None and later > deadline:
+                deadline, left = later, later - time.monotonic()
         if left <= 0:
             raise CycleLost(f"no result for {run_id} in time")
         # no word from the subscription in time: read anyway

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+
+import numpy as np
 from typing import Any, Mapping, Sequence
 
 from adapters.opcua.linklog import Reading
@@ -84,22 +86,22 @@ def trace_problems(trace_json: Any) -> list[str]:
     """A press trace must parse, be evenly sampled (no gap) and run to the unloading phase."""
     try:
         trace = json.loads(trace_json)
-        t = [float(x) for x in trace["t_s"]]
+        t = np.asarray(trace["t_s"], dtype=float)
         phase = list(trace["phase"])
-        p = [math.nan if x is None else float(x) for x in trace["p_mpa"]]
+        p = np.asarray([math.nan if x is None else x for x in trace["p_mpa"]], dtype=float)
     except (TypeError, ValueError, KeyError):
         return ["trace missing or unreadable"]
     if len(t) < 3 or len(phase) != len(t) or len(p) != len(t):
         return ["trace too short"]
-    if not all(math.isfinite(x) for x in p):
+    if not np.isfinite(np.asarray(p, dtype=float)).all():
         return ["pressure samples missing from the trace"]
-    steps = sorted(b - a for a, b in zip(t, t[1:]))
-    median = steps[len(steps) // 2]
+    steps = np.sort(np.diff(np.asarray(t, dtype=float)))
+    median = float(steps[len(steps) // 2])
     out = []
     if median <= 0 or steps[0] <= 0:
         out.append("trace time not increasing")
     elif steps[-1] > TRACE_GAP_FACTOR * median:
-        out.append(f"gap of {steps[-1]:.3g} s in the trace (sampled every {median:.3g} s)")
+        out.append(f"gap of {float(steps[-1]):.3g} s in the trace (sampled every {median:.3g} s)")
     if phase[-1] != LAST_PHASE:
         out.append("trace ends before unloading")
     return out

@@ -18,17 +18,21 @@ secure channel (adapters.pki checks it against the twin's trust list); raising
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 import time
 from pathlib import Path as FsPath
 from typing import Any, Awaitable, Callable, Sequence
 
 from asyncua import Client, ua
+from asyncua.crypto import uacrypto
 
+from adapters import observe
 from adapters.opcua.linklog import (CONFIG_STATUSES, CONNECTION_STATUSES, NOT_FOUND, ConfigurationRefused,
                                     DeviceRefused, DeviceUnavailable, LinkLost, Reading, SessionLog, reading,
                                     status_name)
-from adapters.opcua.paths import NamespaceMap, Path, QName, join, render, translate
+from adapters.opcua.paths import NamespaceMap, Path, QName, join, render, translate_from
 from adapters.settings import Connection
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,31 @@ __all__ = ["ConfigurationRefused", "DeviceRefused", "DeviceSession", "DeviceUnav
            "Reading", "ServerCheck", "Watch"]
 
 
+@functools.lru_cache(maxsize=8)
+def _client_keys_cached(cert_path: str, key_path: str, stamp: tuple[int, int]) -> tuple[Any, Any]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert_bytes = FsPath(cert_path).read_bytes()
+    cert = (x509.load_pem_x509_certificate(cert_bytes) if cert_path.endswith(".pem")
+            else x509.load_der_x509_certificate(cert_bytes))
+    key = serialization.load_pem_private_key(FsPath(key_path).read_bytes(), password=None)
+    return cert, key
+
+
+def _client_keys(cert_path: str, key_path: str) -> tuple[Any, Any]:
+    """The client certificate and private key, loaded once per process and file version
+    (an RSA key load with its checks costs ~0.1 s of CPU: once per connection was most of the
+    twin's CPU per cell)."""
+    st_c, st_k = os.stat(cert_path), os.stat(key_path)
+    return _client_keys_cached(cert_path, key_path, (st_c.st_mtime_ns, st_k.st_mtime_ns))
+
+
+def _first_certificate(der: bytes) -> bytes:
+    """The leading certificate of a DER blob that may carry its chain."""
+    return der[:int.from_bytes(der[2:4], "big") + 4]
+
+
 class Watch:
     """A subscribed value: the last Reading, how many notifications came, and an event set
     on each (cleared by whoever waits on it)."""
@@ -47,12 +76,14 @@ class Watch:
         self.path = path
         self.interval_ms = interval_ms
         self.last: Reading | None = None
+        self.arrived = 0.0  # wall time (time.time()) the last notification arrived
         self.notifications = 0
         self.subscribed = False
         self.changed = asyncio.Event()
 
     def __call__(self, r: Reading) -> None:
         self.last = r
+        self.arrived = time.time()
         self.notifications += 1
         self.changed.set()
 
@@ -86,11 +117,12 @@ class DeviceSession:
         self.client_cert = client_cert
         self.device_path: Path = tuple(device_path)
         self.server_check = server_check
-        self.log = SessionLog()
+        self.log = SessionLog(device=device)
         self.instance: str | None = None  # ServerStatus/StartTime of the server we talk to
         self.namespaces: NamespaceMap | None = None
         self._client: Client | None = None
         self._nodes: dict[Path, ua.NodeId] = {}
+        self._device_node = ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder))  # paths without a resolved prefix
         self._lock = asyncio.Lock()
         self._consecutive_timeouts = 0
         self._down_since: float | None = None
@@ -110,15 +142,16 @@ class DeviceSession:
                                     "Aes256_Sha256_RsaPss": sp.SecurityPolicyAes256Sha256RsaPss}
         policy = policies[self.conn.security_policy]
         assert self.client_cert is not None
-        server_cert = None
+        probe = Client(self.endpoint, timeout=self.conn.call_timeout_s)
+        endpoints = await asyncio.wait_for(probe.connect_and_get_server_endpoints(), self.conn.connect_timeout_s)
+        endpoint = Client.find_endpoint(endpoints, ua.MessageSecurityMode.SignAndEncrypt, policy.URI)
+        server_der = bytes(endpoint.ServerCertificate)
         if self.server_check is not None:
-            probe = Client(self.endpoint, timeout=self.conn.call_timeout_s)
-            endpoints = await asyncio.wait_for(probe.connect_and_get_server_endpoints(), self.conn.connect_timeout_s)
-            endpoint = Client.find_endpoint(endpoints, ua.MessageSecurityMode.SignAndEncrypt, policy.URI)
-            server_cert = bytes(endpoint.ServerCertificate)
-            await self.server_check(self.endpoint, server_cert)  # ConfigurationRefused stops here
-        await client.set_security(policy, str(self.client_cert[0]), str(self.client_cert[1]),
-                                  server_certificate=server_cert, mode=ua.MessageSecurityMode.SignAndEncrypt)
+            await self.server_check(self.endpoint, server_der)  # ConfigurationRefused stops here
+        cert, key = _client_keys(str(self.client_cert[0]), str(self.client_cert[1]))
+        server_cert = uacrypto.x509_from_der(_first_certificate(server_der))
+        client.security_policy = policy(server_cert, cert, key, ua.MessageSecurityMode.SignAndEncrypt)
+        client.uaclient.set_security(client.security_policy)
 
     async def _connect_once(self) -> None:
         client = Client(self.endpoint, timeout=self.conn.call_timeout_s)
@@ -194,6 +227,7 @@ class DeviceSession:
                     self.log.note("reconnected", down_s=round(time.monotonic() - self._down_since, 3))
                 self._down_since = None
                 self._consecutive_timeouts = 0
+                observe.emit("link", device=self.device, event="connected", instance=self.instance)
                 return
 
     async def _drop(self, why: str) -> None:
@@ -236,6 +270,7 @@ class DeviceSession:
             result = await asyncio.wait_for(op(client), self.conn.call_timeout_s)
         except asyncio.TimeoutError:
             self.log.timeouts += 1
+            observe.emit("call", device=self.device, ok=False, timeout=True)
             if self._client is client:
                 self._consecutive_timeouts += 1
                 if self._consecutive_timeouts >= self.conn.stall_timeouts:
@@ -259,6 +294,7 @@ class DeviceSession:
             raise LinkLost(repr(exc)) from exc
         self._consecutive_timeouts = 0
         self.log.latency_s.append(time.perf_counter() - t0)
+        observe.emit("call", device=self.device, ok=True, latency_s=self.log.latency_s[-1])
         return result
 
     async def call(self, op: Callable[[Client], Awaitable[Any]], *, retry: bool = True) -> Any:
@@ -280,25 +316,42 @@ class DeviceSession:
 
     async def _resolve(self, client: Client, paths: Sequence[Path]) -> list[ua.NodeId | str]:
         """Node ids of `paths` (below the device object), cached per connection, one request
-        for all that are not cached; for a path that does not resolve, the status name why."""
+        for all that are not cached, each starting at its longest resolved prefix; for a path
+        that does not resolve, the status name why."""
         assert self.namespaces is not None
-        ns = self.namespaces
-        todo = [p for p in dict.fromkeys(paths) if p not in self._nodes]
+        ns, nodes = self.namespaces, self._nodes
         unresolved: dict[Path, str] = {}
-        askable = []
-        for p in todo:
-            if ns.missing(q.namespace_uri for q in join(self.device_path, p)):
+        starts: list[ua.NodeId] = []
+        rests: list[Path] = []
+        askable: list[Path] = []
+        for p in dict.fromkeys(paths):
+            if p in nodes:
+                continue
+            if ns.missing(q.namespace_uri for q in p):
                 unresolved[p] = "BadNoMatch"  # the server lacks one of the path's namespaces
-            else:
-                askable.append(p)
-        found = await translate(client, ns, ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder)),
-                                [join(self.device_path, p) for p in askable])
-        for p, got in zip(askable, found):
-            if isinstance(got, ua.StatusCode):
-                unresolved[p] = status_name(got)
-            else:
-                self._nodes[p] = got
-        return [self._nodes[p] if p in self._nodes else unresolved[p] for p in paths]
+                continue
+            cut = next((i for i in range(len(p) - 1, 0, -1) if p[:i] in nodes), 0)
+            starts.append(nodes[p[:cut]] if cut else self._device_node)
+            rests.append(p[cut:] if cut else join(self.device_path, p))
+            askable.append(p)
+        if askable:
+            found = await translate_from(client, ns, starts, rests)
+            for p, got in zip(askable, found):
+                if isinstance(got, ua.StatusCode):
+                    unresolved[p] = status_name(got)
+                else:
+                    nodes[p] = got
+        return [nodes[p] if p in nodes else unresolved[p] for p in paths]
+
+    async def resolve(self, paths: Sequence[Path], *, retry: bool = True) -> list[ua.NodeId | str]:
+        """Resolve (and cache) `paths`; node ids, or the status name of those that do not resolve."""
+        async def op(client: Client) -> list[ua.NodeId | str]:
+            return await self._resolve(client, paths)
+        return list(await self.call(op, retry=retry))
+
+    def resolved(self, path: Path) -> bool:
+        """Whether `path` is resolved (cached) on the current connection."""
+        return path in self._nodes
 
     async def _ids(self, client: Client, paths: Sequence[Path]) -> list[ua.NodeId]:
         ids = await self._resolve(client, paths)
@@ -368,6 +421,10 @@ class DeviceSession:
         return list(await self.call(op, retry=retry))
 
     # -- subscriptions -------------------------------------------------------------
+    @property
+    def watches(self) -> dict[Path, "Watch"]:
+        return self._watches
+
     async def watch(self, path: Path, interval_ms: float) -> "Watch":
         """The value at `path` as the server publishes it (subscribed on this connection and
         re-subscribed on every later one); one Watch per path."""

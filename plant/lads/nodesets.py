@@ -34,6 +34,7 @@ NODESETS: tuple[tuple[str, str, bool], ...] = (  # (file, model URI, strict impo
     ("Opc.Ua.Machinery.NodeSet2.xml", MACHINERY_NS, True),
     ("Opc.Ua.LADS.NodeSet2.xml", LADS_NS, False),
 )
+_BINARY_DESCRIPTIONS = {5045: 6145, 5042: 6283}  # Default Binary encoding -> its DataTypeDescription (LADS)
 _log = logging.getLogger(__name__)
 _snapshot: dict | None = None  # address space after init + imports (forked, no callbacks)
 _snapshot_uris: list[str] = []
@@ -76,6 +77,7 @@ async def init_with_nodesets(server: Server) -> None:
         finally:
             quiet.setLevel(level)
         await _repair_encodings(server)
+        await _mark_dictionaries_deprecated(server)
         _snapshot_uris = list(await server.get_namespace_array())
         _snapshot = _fork(server.iserver.aspace._nodes)
     else:
@@ -156,6 +158,20 @@ def _fork(nodes: Any) -> dict:
     return {key: _fork_node(nd) for key, nd in nodes.items()}
 
 
+async def _mark_dictionaries_deprecated(server: Server) -> None:
+    """Every Opc.Binary DataTypeDictionary gets a Deprecated=true property if it has none (OPC 10000-5
+    1.04: the DataTypeDefinition attribute supersedes them), so 1.04 clients (node-opcua) build the
+    structures from DataTypeDefinitions instead of mixing both ways."""
+    system = server.get_node(ua.NodeId(ua.ObjectIds.OPCBinarySchema_TypeSystem))
+    for dictionary in await system.get_children():
+        if await dictionary.read_type_definition() != ua.NodeId(ua.ObjectIds.DataTypeDictionaryType):
+            continue
+        names = {(await c.read_browse_name()).Name for c in await dictionary.get_properties()}
+        if "Deprecated" not in names:
+            await dictionary.add_property(ua.NodeId(NamespaceIndex=dictionary.nodeid.NamespaceIndex),
+                                          ua.QualifiedName("Deprecated", 0), ua.Variant(True, ua.VariantType.Boolean))
+
+
 async def _repair_encodings(server: Server) -> None:
     """Default Binary encodings of KeyValueType and SampleInfoType, in the address space and in ua."""
     idx = await server.get_namespace_index(LADS_NS)
@@ -174,5 +190,10 @@ async def _repair_encodings(server: Server) -> None:
             item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasEncoding)
             res = (await server.iserver.isession.add_nodes([item]))[0]
             res.StatusCode.check()
+            desc_id = ua.NodeId(_BINARY_DESCRIPTIONS[enc.identifier], idx)
+            if desc_id in server.iserver.aspace:  # the Opc.Binary dictionary entry (1.03-style clients need it)
+                ref = ua.AddReferencesItem(SourceNodeId=enc_id, ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasDescription),
+                                           IsForward=True, TargetNodeId=desc_id, TargetNodeClass=ua.NodeClass.Variable)
+                (await server.iserver.isession.add_references([ref]))[0].check()
         cls = getattr(ua, dtype.name)
         ua.register_extension_object(dtype.name, enc_id, cls, dt_id)

@@ -19,6 +19,8 @@ from plant.devices import Device, PressDevice, RunResult
 from plant.instruments import GloveboxDevice, ProfilometerDevice
 from plant.lads.access import as_device
 from plant.lads.instances import instantiate_complete
+from plant.lads.methods import target_value_setter
+from plant.lads.results import ResultBuilder
 
 S = ua.VariantType
 DURATION = ua.NodeId(ua.ObjectIds.Duration)
@@ -70,6 +72,8 @@ class LadsSpace:
         self.result_set: Node | None = None
         self.result_nodes: dict[str, ua.NodeId] = {}
         self.unit_node: Node | None = None
+        self.host: Any = None  # the DeviceServer (for value setters); set by the host before build
+        self.results = ResultBuilder(self)
 
     # ----- helpers -------------------------------------------------------------------------
     def qn(self, q: v.QName) -> ua.QualifiedName:
@@ -278,7 +282,6 @@ class LadsSpace:
                 await self.put(await self.child(node, v.EU_RANGE), ua.Range(Low=low, High=high), S.ExtensionObject, now)
                 self.nodes[key] = node.nodeid
                 if qname == v.TARGET_VALUE:
-                    from plant.lads.methods import target_value_setter
                     await node.set_writable(True)
                     self.server.set_attribute_value_setter(node.nodeid, target_value_setter(self.host, attr, low, high))
 
@@ -292,8 +295,6 @@ class LadsSpace:
             if name in own and dup.nodeid != own[name].nodeid:
                 self.drop_subtree(dup.nodeid, op.nodeid)
                 await op.add_reference(own[name].nodeid, ua.ObjectIds.Organizes, forward=True, bidirectional=False)
-
-    host: Any = None  # the DeviceServer (for value setters); set by the host before build
 
     async def _program_manager(self, unit: Node, now: float) -> None:
         dev = self.device
@@ -312,6 +313,10 @@ class LadsSpace:
             await self.prop(t, v.TEMPLATE_REQUIRED_KEYS[0], list(v.REQUIRED_KEYS[tpl]), S.String, now, is_array=True)
             defaults = [ua.KeyValueType(Key=k, Value="{}") for k in v.OPTIONAL_KEYS[tpl]]
             await self.prop(t, v.TEMPLATE_DEFAULT_PROPERTIES[0], defaults, S.ExtensionObject, now, is_array=True,
+                            datatype=ua.NodeId(v.KEY_VALUE_TYPE.identifier, self.ns[v.LADS_NS]))
+            limits = [ua.KeyValueType(Key=f"{k}.{end}", Value=v.format_property(x))
+                      for k, lo, hi in dev.property_limits() for end, x in (("min", lo), ("max", hi))]
+            await self.prop(t, v.TEMPLATE_PROPERTY_LIMITS[0], limits, S.ExtensionObject, now, is_array=True,
                             datatype=ua.NodeId(v.KEY_VALUE_TYPE.identifier, self.ns[v.LADS_NS]))
         ap = await self.child(pm, v.lads("ActiveProgram"))
         for key, value, vtype, dtype in (
@@ -339,51 +344,8 @@ class LadsSpace:
                                  ua.NodeId(v.UNIT_STATE_IDS[dev.state], self.ns[v.LADS_NS]), max(ts, dev.state_ts))
 
     async def add_result(self, res: RunResult, now: float) -> None:
-        """ResultSet/<RunId> (docs/opcua.md R1). The whole build runs without suspending (asyncua's
-        internal node management and writes to unsubscribed nodes never await I/O), so no client
-        request is served while the Result is half-built; Stopped is written last all the same."""
-        assert self.result_set is not None
-        run = res.run
-        ctx = run.context if run is not None else {}
-        nodes = await instantiate_complete(self.result_set, self.type_node(v.RESULT_TYPE), self.qn(v.plant(res.run_id)),
-                                           self.ns[v.PLANT_NS])
-        r = nodes[0]
-        samples = ctx.get("samples") or [ua.SampleInfoType(SampleId=s) for s in res.samples]
-        props = [ua.KeyValueType(Key=k, Value=val) for k, val in ctx.get("properties", [])]
-        started, stopped = _ts(res.started_s), _ts(res.ended_s)
-        for key, value, vtype in (
-                ("SupervisoryJobId", res.job_id, S.String), ("SupervisoryTaskId", ctx.get("task_id", ""), S.String),
-                ("Started", started, S.DateTime), ("ApplicationUri", f"{v.PLANT_NS}:{self.device.name}", S.String),
-                ("User", ctx.get("user", ""), S.String),
-                ("Description", ua.LocalizedText(f"{res.template_id} run {res.run_id}"), S.LocalizedText)):
-            await self.put(await self.child(r, v.lads(key)), value, vtype, now)
-        await self.put(await self.child(r, v.lads("Samples")), samples, S.ExtensionObject, now, is_array=True)
-        await self.put(await self.child(r, v.lads("Properties")), props, S.ExtensionObject, now, is_array=True)
-        tpl = await self.child(r, v.lads("ProgramTemplate"))
-        await self.put(await self.child(tpl, v.lads("DeviceTemplateId")), res.template_id, S.String, now)
-        for key, value, vtype, dtype in (
-                ("DeviceProgramRunId", res.run_id, S.String, None),
-                ("TotalRuntime", (res.ended_s - res.started_s) * 1000.0, S.Double, DURATION),
-                ("EstimatedRuntime", (run.estimated_wall_s if run else 0.0) * 1000.0, S.Double, DURATION)):
-            await self.prop(r, v.lads(key), value, vtype, now, datatype=dtype)
-        await self.prop(r, v.RESULT_DISPOSITIONS[0], json.dumps(res.dispositions), S.String, now)
-        vset = await self.child(r, v.lads("VariableSet"))
-        values: list[tuple[str, Any, ua.VariantType, bool]] = [
-            (v.ResultVar.OUTCOME.value, res.outcome, S.String, False),
-            (v.ResultVar.SAMPLE_IDS.value, list(res.samples), S.String, True),
-            (v.ResultVar.FAULTS.value, list(res.faults), S.String, True),
-            (v.ResultVar.TRACE.value, res.trace_json, S.String, False)]
-        values += [(k, x, S.String if isinstance(x, str) else S.Double, False) for k, x in res.scalars.items()]
-        values += [(k, [float(y) for y in arr], S.Double, True) for k, arr in res.arrays.items()]
-        for name, value, vtype, is_array in values:
-            node = await self.var(vset, v.plant(name), value, vtype, now, is_array=is_array)
-            unit = v.RESULT_VAR_UNITS.get(v.ResultVar(name)) if name in v.ResultVar._value2member_map_ else None
-            if unit is not None:
-                await self.prop(node, v.ENGINEERING_UNITS, eu_information(unit), S.ExtensionObject, now)
-        # Stopped last: a Result with Stopped set is final
-        await self.put(await self.child(r, v.lads("Stopped")), stopped, S.DateTime, now)
-        await self.stamp(nodes, now)
-        self.result_nodes[res.run_id] = r.nodeid
+        """ResultSet/<RunId>, complete when linked (docs/opcua.md R1; plant.lads.results)."""
+        self.result_nodes[res.run_id] = await self.results.add(res, now)
 
     def drop_subtree(self, root: ua.NodeId, parent: ua.NodeId) -> int:
         """Delete ``root`` and the project-namespace nodes below it, and ``parent``'s references to it.

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from tests.hil.acme_press import AcmePress
-from tests.hil.hil_helpers import RUN_TIMEOUT_S, HardwareRun, hil_plant, scenario_data
+from tests.hil.hil_helpers import RUN_TIMEOUT_S, HardwareRun, hil_plant, scaled, scenario_data
 from tests.hil.proxy import free_port
 from twin.scenario import parse_scenario
 
@@ -36,7 +36,7 @@ async def acme_run(tmp: Path, out: Path, press: AcmePress, scenario: Any,
             task.cancel()
             raise
         await task
-    await asyncio.wait_for(go(), RUN_TIMEOUT_S)
+    await asyncio.wait_for(go(), scaled(RUN_TIMEOUT_S))
     return hw
 
 

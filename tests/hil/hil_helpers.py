@@ -24,6 +24,18 @@ RUN_TIMEOUT_S = 90.0  # a whole HIL run, wall seconds (generous: the machine may
 FIXED = {"dist": "fixed"}
 
 
+def scaled(budget_s: float) -> float:
+    """A wall budget stretched by the machine's load (load average per core, at least 1): a
+    deadline that only has to hold on an idle machine still holds on a loaded one."""
+    import os
+
+    try:
+        load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        load = 1.0
+    return budget_s * max(1.0, load)
+
+
 def _fixed(v: float) -> dict:
     return {**FIXED, "value": v}
 
@@ -99,12 +111,12 @@ async def run_with(hw_run: Any, out: Path, *watchers: Any) -> Any:
             task.cancel()
             raise
         return await task
-    return await asyncio.wait_for(go(), RUN_TIMEOUT_S)
+    return await asyncio.wait_for(go(), scaled(RUN_TIMEOUT_S))
 
 
 async def until(cond: Callable[[], Any], timeout_s: float, what: str, poll_s: float = 0.01) -> Any:
-    """Poll `cond` until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
+    """Poll `cond` until it returns something truthy (within `timeout_s`, stretched by the load)."""
+    deadline = time.monotonic() + scaled(timeout_s)
     while True:
         got = cond()
         if got:

@@ -23,8 +23,9 @@ import pytest
 import yaml
 
 from tests.hil import e2e_helpers as h
+from tests.hil.hil_helpers import scaled
 
-pytestmark = [pytest.mark.timeout(400), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]  # a guard only: the waits scale with the load
 
 TIME_SCALE = 3600.0  # simulated s per wall s, for the plant and the twin alike
 CELLS = 30
@@ -101,7 +102,7 @@ def test_dispositions_on_the_presses_match_the_summary(tmp_path: Path, security:
     h.wait_ports(server, [p_wip, p_uni])
 
     hil = _run_hil(tmp_path, scenario, plant, procs)
-    rc = hil.wait(h.HIL_DEADLINE_S)
+    rc = hil.wait(scaled(h.HIL_DEADLINE_S))
     assert rc == 0, f"twin hil exited {rc}:\n{hil.output()[-6000:]}"
     password = yaml.safe_load(security["credentials"].read_text())["password"]
     assert not any(password in a for a in hil.args), "credentials must never be on the command line"
@@ -210,14 +211,14 @@ def test_press_killed_and_restarted_mid_run_loses_no_cell(tmp_path: Path, securi
     out = tmp_path / "out"
     t_kill, active_run = h.run_async(_kill_when_running(
         wip_server, hil, out.with_name(out.name + ".partial") / "trace.sqlite", p_wip, security["reader_cert"], min_runs=2,
-        deadline_s=h.HIL_DEADLINE_S), timeout_s=h.HIL_DEADLINE_S + 30)
+        deadline_s=scaled(h.HIL_DEADLINE_S)), timeout_s=scaled(h.HIL_DEADLINE_S) + 30)
     assert not wip_server.alive()
     time.sleep(1.0)  # down for a second, then back on the same port as a new server instance
     wip_again = h.serve(wip_plant, TIME_SCALE, tmp_path / "plant-wip-2.log", tmp_path)
     procs.append(wip_again)
     h.wait_ports(wip_again, [p_wip])
 
-    rc = hil.wait(h.HIL_DEADLINE_S)
+    rc = hil.wait(scaled(h.HIL_DEADLINE_S))
     assert rc in (0, 1), f"twin hil exited {rc}:\n{hil.output()[-6000:]}"
     summary = json.loads((out / "summary.json").read_text())
     hw = summary["hardware"]

@@ -100,6 +100,19 @@ def test_batch_beyond_the_device_capacity_is_refused_at_connect(tmp_path, operat
     assert press.runs == {}  # nothing was started
 
 
+def test_recipe_beyond_the_device_pressure_range_is_refused_at_connect(tmp_path, operator_env):
+    from twin.hil import HilSetupError
+
+    async def go(press):
+        # the recipe asks 100 MPa; this press's PressureLimits_kPa say 0 .. 50 000 kPa
+        with pytest.raises(HilSetupError, match=r"target_pressure_mpa 100 but 'Acme-7' allows 0 to 50"):
+            await acme_run(tmp_path, tmp_path / "out", press, acme_scenario(press.endpoint))
+        return press
+
+    press = asyncio.run(with_acme(go, max_pressure_kpa=50_000.0))
+    assert press.runs == {}
+
+
 def test_refused_login_exits_2_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("TWIN_OPCUA_USERNAME", "op")
     monkeypatch.setenv("TWIN_OPCUA_PASSWORD", "not-the-password")

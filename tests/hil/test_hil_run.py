@@ -10,16 +10,18 @@ import pytest
 
 from adapters import vocabulary as v
 from tests.hil.hil_helpers import (HardwareRun, cell_of_sample, cells, db_rows, device, opcua_call, opcua_read,
-                         results_of, run_with, scenario, summary, until)
+                                   results_of, run_with, scaled, scenario, summary, until)
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(900)  # a guard only: the waits inside scale with the load
 FAULTS, INJECT = v.device_path("WIP-1") + v.FAULTS, v.device_path("WIP-1") + v.INJECT_FAULT
 
 
 def test_happy_path_twin_and_device_agree(wip_plant, operator_env, tmp_path):
     dev = device(wip_plant)
     pf = wip_plant.running.plant
-    hw = HardwareRun(scenario(n_cells=6), pf)
+    # time-outs far beyond any answer on a loaded machine: this run must see none
+    hw = HardwareRun(scenario(n_cells=6, call_timeout_s=scaled(5.0), connect_timeout_s=scaled(5.0),
+                              give_up_s=scaled(30.0)), pf)
     out = tmp_path / "out"
     result = asyncio.run(run_with(hw, out))
     s = summary(out)

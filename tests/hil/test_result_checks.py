@@ -12,9 +12,9 @@ import pytest
 
 from adapters.opcua import StartAttempt, press_result_problems, start_program, trace_problems, wait_result
 from adapters.opcua.results import plain, quality_problems
-from tests.hil.hil_helpers import RECIPE, device, press_nodes, press_session, until
+from tests.hil.hil_helpers import RECIPE, device, scaled, press_nodes, press_session, until
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(900)  # a guard only: the waits inside scale with the load
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +30,14 @@ def real_result(wip_plant) -> tuple[dict, list[str]]:
         try:
             nodes = press_nodes()
             run_id, instance = await start_program(session, nodes, "PressCycle", RECIPE, StartAttempt(f"{tag}-press-1"),
-                                                   samples, time.monotonic() + 10, 0.05)
-            readings = await wait_result(session, nodes, run_id, instance, time.monotonic() + 30, 0.5)
+                                                   samples, time.monotonic() + scaled(30), 0.05)
+            readings = await wait_result(session, nodes, run_id, instance, time.monotonic() + scaled(60), 0.5)
             assert quality_problems(readings, ("sample_ids", "cell_pressure_mpa", "cell_pressure_cv")) == []
             return plain(readings, nodes.section)
         finally:
             await session.close()
 
-    return asyncio.run(asyncio.wait_for(go(), 60)), samples
+    return asyncio.run(asyncio.wait_for(go(), scaled(120))), samples
 
 
 def _trace(values: dict) -> dict:

@@ -11,10 +11,10 @@ import pytest
 
 from adapters.opcua import CycleLost, DeviceSession, LinkLost, StartAttempt, start_program, wait_result
 from adapters.opcua.results import plain
-from tests.hil.hil_helpers import RECIPE, device, hil_plant, press_nodes, press_session, until
+from tests.hil.hil_helpers import RECIPE, device, scaled, hil_plant, press_nodes, press_session, until
 from plant.serve import PlantThread
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(900)  # a guard only: the waits inside scale with the load
 
 
 class LosesFirstStartAnswer(DeviceSession):
@@ -54,15 +54,15 @@ def test_lost_answer_is_reconciled_by_job_id(wip_plant):
         try:
             nodes = press_nodes()
             run_id, instance = await start_program(session, nodes, "PressCycle", RECIPE, StartAttempt(job), samples,
-                                                   time.monotonic() + 10, 0.05)
+                                                   time.monotonic() + scaled(30), 0.05)
             started = dev.run_count - before
-            values = plain(await wait_result(session, nodes, run_id, instance, time.monotonic() + 30, 0.5),
+            values = plain(await wait_result(session, nodes, run_id, instance, time.monotonic() + scaled(60), 0.5),
                            nodes.section)
         finally:
             await session.close()
         return session, run_id, instance, started, values
 
-    session, run_id, instance, started, values = asyncio.run(asyncio.wait_for(go(), 60))
+    session, run_id, instance, started, values = asyncio.run(asyncio.wait_for(go(), scaled(120)))
     assert session.lost_run_id is not None and session.starts_sent == 2  # the repeat went out...
     assert started == 1  # ...and started nothing: one program on the device
     assert run_id == session.lost_run_id == dev.runs_by_job[job]  # the RunId the device created
@@ -87,14 +87,14 @@ def test_restart_in_between_loses_the_cycle_instead_of_starting_again(shared_dir
         try:
             with pytest.raises(CycleLost, match="restarted"):
                 await start_program(session, press_nodes(), "PressCycle", RECIPE, StartAttempt(job), samples,
-                                    time.monotonic() + 10, 0.05)
+                                    time.monotonic() + scaled(30), 0.05)
         finally:
             await session.close()
         return session
 
     try:
         old = device(plants[0])
-        session = asyncio.run(asyncio.wait_for(go(), 60))
+        session = asyncio.run(asyncio.wait_for(go(), scaled(120)))
         new = device(plants[1])
     finally:
         for p in plants:

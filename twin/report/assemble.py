@@ -62,6 +62,9 @@ def run_page(run: RunOutputs) -> tuple[str, list[Figure]]:
             ("quality_distributions", "Distributions", quality.distributions))),
         Section("Cost", figures=_figures(run, ("cost_breakdown", "Cost breakdown", flow.cost_breakdown))),
     ]
+    from twin.calibration.plots import uncertainty_sections  # only when the run drew parameters
+
+    sections += uncertainty_sections(s)
     window, warmup = num(s.get("sim_time_h")), num(s.get("warmup_h"))
     intro = (f"<p>{_n(s.get('replications'))} replication(s) of {_h(window)} after a {_h(warmup)} warm-up, seed "
              f"{html.escape(str(s.get('seed', '–')))}. Intervals are Student-t 95% across replications.</p>")
