@@ -26,6 +26,8 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
             yield p.endpoint, cert
     else:
         pf = plant_config(tmp_path, devices=[{"name": "WIP-1", "kind": "wip", "port": 0}])
+        from plant.pki import TrustList
+        TrustList(tmp_path / "pki").ensure().add(cert[0])  # the plant trusts the test client (issue 12)
         with PlantThread(pf) as plant:
             yield plant.endpoints["WIP-1"], cert
 

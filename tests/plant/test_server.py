@@ -454,18 +454,22 @@ def test_generic_client_finds_lads_devices_by_type_and_reads_units(plant):
     run(go())
 
 
-def test_pruned_results_disappear_and_refuse_dispositions(tmp_path, monkeypatch):
+def test_pruned_results_disappear_and_refuse_dispositions(tmp_path):
     """R5/G4: beyond the retention the oldest Result leaves the ResultSet; SetDisposition on it is BadNotFound.
     Later Results are clones of the first one's structure: they must read exactly like it."""
-    import plant.devices
     from plant.serve import start_plant
     from tests.plant.plant_helpers import plant_config
 
-    monkeypatch.setattr(plant.devices, "MAX_RESULTS", 2)
+    from plant.plantfile import RetentionConfig
+
+    # plant.retention keeps 2 collected Results here (the file's minimum is R5's 100; wait_result reads
+    # each Result's Outcome as the operator, which is what makes it collected)
+    pf = plant_config(tmp_path, devices=[{"name": "UniPress-1", "kind": "automatic_uniaxial", "port": 0}])
+    pf = pf.model_copy(update={"retention": RetentionConfig.model_construct(
+        max_results=2, max_age_s=None, max_uncollected=1000, max_job_records=100_000)})
 
     async def go():
-        running = await start_plant(plant_config(tmp_path, devices=[{"name": "UniPress-1", "kind": "automatic_uniaxial",
-                                                                     "port": 0}]))
+        running = await start_plant(pf)
         try:
             async with connect(running.endpoints["UniPress-1"], OPERATOR) as c:
                 recipe = dict(WIP_RECIPE, temperature_c=22.0, hold_s=1.0)
