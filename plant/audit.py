@@ -7,8 +7,10 @@ Two sinks, both fed by ``plant.access.Guard.audit`` hooks:
   ``client_cert`` (SHA-1 thumbprint, empty on a None channel), ``peer``, ``status`` (StatusCode
   name), and ``node``/``value`` (writes) or ``object``/``method``/``arguments``/``outputs`` (calls).
 * ``AuditEvents``: OPC UA ``AuditWriteUpdateEventType`` / ``AuditUpdateMethodEventType`` events
-  emitted by the Server object, for clients that subscribe to events (asyncua builds them
-  from the standard event types; fields it cannot fill stay empty).
+  emitted by the Server object, for clients that subscribe to events: ActionTimeStamp, Status,
+  ClientUserId, ClientAuditEntryId (the client certificate thumbprint), AttributeId / MethodId;
+  the values are in the Message (asyncua cannot encode the BaseDataType fields NewValue and
+  InputArguments).
 """
 from __future__ import annotations
 
@@ -93,19 +95,20 @@ class AuditEvents:
         async with self._lock:
             try:
                 ev = gen.event
+                ev.data_types["ActionTimeStamp"] = ua.VariantType.DateTime  # UtcTime: asyncua has no VariantType
                 ev.ActionTimeStamp = datetime.now(timezone.utc)
                 ev.Status = status.is_good()
                 ev.ClientUserId = caller.user or "anonymous"
                 ev.ClientAuditEntryId = caller.thumbprint
                 ev.ServerId = ""
+                # the values (BaseDataType fields NewValue / InputArguments, which asyncua's event
+                # encoding cannot carry) go into the Message, as in the audit file
                 if kind == "write":
                     ev.AttributeId = details.get("attribute", 13)
-                    ev.NewValue = ua.Variant(json.dumps(details.get("value"), default=str))
-                    node = f"write {details.get('node')}"
+                    what = f"write {details.get('node')} = {json.dumps(details.get('value'), default=str)}"
                 else:
                     ev.MethodId = ua.NodeId.from_string(details["method"])
-                    ev.InputArguments = [ua.Variant(json.dumps(a, default=str)) for a in details.get("arguments", [])]
-                    node = f"call {details.get('method')}"
-                await gen.trigger(message=f"{node} by {caller.user or 'anonymous'}: {status.name}")
+                    what = f"call {details.get('method')}({json.dumps(details.get('arguments', []), default=str)})"
+                await gen.trigger(message=f"{what} by {caller.user or 'anonymous'}: {status.name}"[:4000])
             except Exception:
                 _log.warning("audit event not emitted", exc_info=True)

@@ -8,7 +8,9 @@ delay (``asyncio.sleep``: other devices keep publishing), runs scrypt in a 2-thr
 shared by the whole plant, and hands the verdict to ``ThrottledUserManager.get_user`` through
 a context variable. Unknown users cost one scrypt too (no timing oracle for user names).
 
-A client is its certificate thumbprint (secure channels) or its IP address. After each
+A client is its certificate thumbprint (secure channels) or its IP address; its attempts are
+checked one at a time (parallel attempts queue), and the pool threads run at a lower CPU
+priority than the event loop. After each
 failure its next attempt waits ``base_delay_s * 2**(failures-1)`` (at most ``max_delay_s``);
 ``lockout_after`` failures within ``window_s`` lock it out for ``lockout_s`` (every login
 refused, correct or not, without running scrypt). A success resets the count. Each refusal
@@ -20,6 +22,8 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -32,7 +36,15 @@ from asyncua.crypto.permission_rules import User, UserRole
 from plant.security import UserRecord, hash_password
 
 _log = logging.getLogger(__name__)
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="plant-scrypt")
+def _lower_priority() -> None:
+    """Pool threads run at a lower CPU priority than the event loop (Linux: per-thread nice)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not permitted: same priority
+        pass
+
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="plant-scrypt", initializer=_lower_priority)
 _VERDICT: ContextVar[tuple[str, User | None] | None] = ContextVar("plant_login_verdict", default=None)
 _DUMMY: list[UserRecord] = []
 CHANNEL_POLICY: ContextVar[str | None] = ContextVar("plant_channel_policy", default=None)
@@ -62,7 +74,14 @@ class LoginThrottle:
         self.settings = settings or ThrottleSettings()
         self.clock = clock
         self._clients: dict[str, _Client] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self.refusals = 0
+
+    def lock(self, key: str) -> asyncio.Lock:
+        """One attempt per client at a time: parallel attempts queue behind each other's delays."""
+        if key not in self._locks:
+            self._locks[key] = asyncio.Lock()
+        return self._locks[key]
 
     def _recent(self, key: str) -> _Client:
         c = self._clients.setdefault(key, _Client())
@@ -117,7 +136,18 @@ class ThrottledUserManager:
         return User(role=UserRole.User if rec.role == "operator" else UserRole.Anonymous, name=username)
 
     async def check(self, username: str, password: str, client: str) -> User | None:
-        """The user if the password is right and the client not locked out; None otherwise."""
+        """The user if the password is right and the client not locked out; None otherwise.
+        A client's attempts are checked one after the other (parallel logins gain nothing)."""
+        th = self.throttle
+        try:
+            async with th.lock(client):
+                return await self._check(username, password, client)
+        finally:
+            lock = th._locks.get(client)
+            if lock is not None and not lock.locked() and client not in th._clients:
+                del th._locks[client]  # nothing to remember about this client
+
+    async def _check(self, username: str, password: str, client: str) -> User | None:
         th = self.throttle
         locked = th.locked_s(client)
         if locked > 0:
@@ -165,6 +195,7 @@ def _client_key(processor: Any) -> str:
 
 
 _PATCHED: list[bool] = []
+OFF_LOOP = [True]  # False: asyncua's synchronous check on the loop, unthrottled (bench_security's "before")
 
 
 def patch_processor() -> None:
@@ -192,7 +223,7 @@ def patch_processor() -> None:
 
     async def _activate(self: Any, sess: Any, typeid: Any, requesthdr: Any, seqhdr: Any, body: Any) -> Any:
         um = getattr(self.iserver, "user_manager", None)
-        if not isinstance(um, ThrottledUserManager) or not sess.channel_allowed():
+        if not OFF_LOOP[0] or not isinstance(um, ThrottledUserManager) or not sess.channel_allowed():
             return await original(self, typeid, requesthdr, seqhdr, body)
         try:
             params = struct_from_binary(ua.ActivateSessionParameters, body.copy())

@@ -26,8 +26,8 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
             yield p.endpoint, cert
     else:
         pf = plant_config(tmp_path, devices=[{"name": "WIP-1", "kind": "wip", "port": 0}])
-        # a hardened plant trusts only known client certificates: this demo plant takes the test's
-        pf = pf.model_copy(update={"security": pf.security.model_copy(update={"trust_all_clients": True})})
+        from plant.pki import TrustList
+        TrustList(tmp_path / "pki").ensure().add(cert[0])  # the plant trusts the test client (issue 12)
         with PlantThread(pf) as plant:
             yield plant.endpoints["WIP-1"], cert
 

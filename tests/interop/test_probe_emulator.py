@@ -24,6 +24,10 @@ def test_every_emulated_device_passes_the_probe(tmp_path: Path) -> None:
     pf = pf.model_copy(update={"security": pf.security.model_copy(update={"trust_all_clients": True})})
     creds = tmp_path / "operator.yaml"
     creds.write_text(yaml.safe_dump({"username": OPERATOR[0], "password": OPERATOR[1]}), encoding="utf-8")
+    from plant.pki import TrustList
+    from tests.interop.pressjs import client_certificate
+    # the plant trusts the probe's client certificate (issue 12: a trust list by default)
+    TrustList(tmp_path / "pki").ensure().add(client_certificate(tmp_path / "twin-pki")[0])
     with PlantThread(pf) as plant:
         for name, endpoint in plant.endpoints.items():
             res = CliRunner().invoke(app, ["plant", "probe", endpoint, "--credentials", str(creds), "--dry-run",

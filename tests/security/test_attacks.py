@@ -190,3 +190,44 @@ def test_property_values_are_decimal_strings_not_coerced(attack_plant, certs, va
         finally:
             await call(c.disconnect())
     assert run(go()) == ua.StatusCodes.BadInvalidArgument
+
+
+def test_refused_call_is_an_opc_ua_audit_event(attack_plant, certs):
+    """AuditUpdateMethodEventType from the Server object, for clients that subscribe to events."""
+    import asyncio
+
+    from adapters import vocabulary as v
+    from tests.plant.plant_helpers import node
+
+    async def go() -> list:
+        c = Client(attack_plant.endpoints["UniPress-1"], timeout=10)
+        c.application_uri = certs["python"].uri
+        await c.set_security(SecurityPolicyBasic256Sha256, str(certs["python"].der), str(certs["python"].key),
+                             mode=ua.MessageSecurityMode.SignAndEncrypt)
+        await call(c.connect(), 30)
+        events: list = []
+
+        class Handler:
+            def event_notification(self, event):
+                events.append(event)
+
+        try:
+            sub = await call(c.create_subscription(50, Handler()))
+            await call(sub.subscribe_events(c.nodes.server, ua.ObjectIds.AuditUpdateMethodEventType))
+            sm = await node(c, "UniPress-1", v.UNIT_STATE)
+            req = ua.CallMethodRequest(ObjectId=sm.nodeid, MethodId=(await node(c, "UniPress-1", v.UNIT_CLEAR)).nodeid,
+                                       InputArguments=[])
+            out = await call(c.uaclient.call([req]))
+            assert out[0].StatusCode.name == DENIED
+            for _ in range(50):
+                if events:
+                    break
+                await asyncio.sleep(0.1)
+            return events
+        finally:
+            await call(c.disconnect())
+    events = run(go())
+    assert events, "no audit event"
+    ev = events[-1]
+    assert ev.Status is False and ev.ClientUserId == "anonymous"
+    assert ev.ClientAuditEntryId == thumbprint(certs["python"].der.read_bytes())
