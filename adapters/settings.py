@@ -59,6 +59,9 @@ class Connection(_Model):
     client_cert_dir: Path = Field(default=Path("~/.cache/anodeless-twin/pki/twin-client"),
                                   description="client certificate and key; generated if missing")
     application_uri: str = "urn:twin:hil-client"
+    server_trust_dir: Path | None = Field(
+        default=None, description="trusted server certificates in trusted/, refused ones in rejected/; "
+                                  "default <client_cert_dir>/servers (the plant file's PKI own/ is trusted too)")
     credentials: Credentials = Field(default_factory=Credentials)
     call_timeout_s: float = Field(default=5.0, gt=0, description="wall-clock limit of every single OPC UA call")
     connect_timeout_s: float = Field(default=10.0, gt=0, description="wall-clock limit of one connection attempt")
@@ -66,7 +69,13 @@ class Connection(_Model):
     backoff_max_s: float = Field(default=5.0, gt=0, description="longest wait between reconnection attempts")
     give_up_s: float = Field(default=60.0, gt=0,
                              description="wall time without a usable connection after which a cycle is quarantined")
-    poll_s: float = Field(default=0.05, gt=0, description="wall interval between result polls")
+    poll_s: float = Field(default=0.5, gt=0, description="wall interval of the fallback result read when the "
+                                                      "subscription to the unit's state says nothing")
+    disposition_retry_s: float = Field(default=2.0, gt=0,
+                                       description="wall interval between delivery attempts of undelivered decisions")
+    disposition_batch_s: float = Field(default=0.1, ge=0,
+                                       description="wall time a decision waits for others to the same device, "
+                                                   "so they go in one Call request")
     stall_timeouts: int = Field(default=2, ge=1,
                                 description="consecutive call time-outs on an open socket that mark a device stalled")
 
@@ -82,7 +91,16 @@ class Binding(_Model):
 
     device: str = Field(description="device name in the plant file (its OPC UA object name)")
     endpoint: str | None = Field(default=None, description="opc.tcp:// URL; default: from the plant file")
-    template: str | None = Field(default=None, description="program template; default: the device kind's")
+    template: str | None = Field(default=None, description="program template; default: the profile's")
+    profile: str | None = Field(default=None, description="device profile: a shipped name (lads) or a YAML file "
+                                                          "(relative: against the scenario file); default lads")
+    nominal_duration_s: float | None = Field(default=None, gt=0,
+                                             description="nominal program duration (device seconds) when the "
+                                                         "device's template gives no EstimatedRuntime")
+    sampling_ms: float = Field(default=20.0, gt=0, description="requested sampling interval of the unit's state")
+    completion: Literal["subscription", "polling"] = Field(
+        default="subscription", description="how the end of a program is seen: a subscription to the unit's state "
+                                            "(polling every poll_s only as a fallback), or polling alone")
     send_true_surface: bool = Field(
         default=True, description="metrology only: tell an emulated profilometer the cell's true surface "
                                   "(turn off for a real instrument)")

@@ -3,12 +3,13 @@
 Glovebox: the atmosphere model advances continuously in simulated time; program
 ``AntechamberTransfer`` cycles the antechamber (a spike) to bring ``Samples`` in and reports
 the worst O2/H2O seen during the transfer. Faults: ``leak`` (acts at once), ``antechamber``
-(an extra spike at once), ``comm_loss`` (Offline for a while). Excursions above the limits
-appear in Faults/Active (``excursion:o2_ppm``), State (``Fault`` while one is open) and the
-Atmosphere/Excursions JSON.
+(an extra spike at once), ``comm_loss`` (not available for a while). Excursions above the limits
+appear in Faults/Active (``excursion:o2_ppm``), MachineryItemState (``OutOfService`` while one
+is open) and the Excursions JSON.
 
 Profilometer: program ``MeasureCollector`` measures each sample in turn; true surfaces come
-from the recipe (``{"true": {sample_id: {sq_um, sdq, pv_um, waviness_um, waviness_mm}}}``) or
+from the property ``true_surfaces`` (JSON ``{sample_id: {sq_um, sdq, pv_um, waviness_um,
+waviness_mm}}``) or
 are drawn from the device's collector lot, reproducibly per sample id.
 """
 from __future__ import annotations
@@ -18,14 +19,19 @@ import zlib
 
 import numpy as np
 
+from typing import Any
+
+from adapters.vocabulary import TRUE_SURFACES_KEY, Function, ResultVar
 from plant.devices import Device, ProgramError, Reading, Run, RunResult, json_floats
 from plant.glovebox import GloveboxAtmosphere, GloveboxSpec, load_glovebox_spec
 from plant.metrology import (MEASURE_KEYS, CollectorLot, ProfilometerSpec, load_collector_lot,
                              load_profilometer_spec, measure, measure_duration_s, sample_lot)
 from plant.plantfile import DeviceConfig, PlantFile
 
-MEASURE_NODES = {"sq_um": "Sq_um", "sdq": "Sdq", "pv_um": "PV_um", "waviness_um": "Waviness_um",
-                 "waviness_mm": "Waviness_mm"}
+MEASURE_FUNCTIONS = {"sq_um": Function.SQ.value, "sdq": Function.SDQ.value, "pv_um": Function.PV.value,
+                     "waviness_um": Function.WAVINESS.value, "waviness_mm": Function.WAVINESS_WAVELENGTH.value}
+MEASURE_RESULTS = {"sq_um": ResultVar.SQ.value, "sdq": ResultVar.SDQ.value, "pv_um": ResultVar.PV.value,
+                   "waviness_um": ResultVar.WAVINESS.value, "waviness_mm": ResultVar.WAVINESS_WAVELENGTH.value}
 
 
 class GloveboxDevice(Device):
@@ -58,7 +64,6 @@ class GloveboxDevice(Device):
             self.atm.antechamber_cycle()
         elif self.offline_until is None:
             self.offline_until = now + self.offline_s
-            self.state = "Offline"
         if kind not in self.active_faults:
             self.active_faults.append(kind)
 
@@ -67,6 +72,10 @@ class GloveboxDevice(Device):
         acts = [f for f in self.active_faults
                 if (f == "leak" and self.atm.leak_active()) or f == "comm_loss" and self.offline_until]
         return acts + [f"excursion:{e.species}" for e in self.atm.active_excursions()]
+
+    def out_of_service(self) -> bool:
+        """An open excursion takes the glovebox out of service (MachineryItemState)."""
+        return bool(self.atm.active_excursions())
 
     def excursions_json(self) -> str:
         """Every recorded excursion, with simulated and wall times."""
@@ -93,9 +102,8 @@ class GloveboxDevice(Device):
         return meas
 
     def _prepare(self, run: Run, recipe: dict) -> None:
-        if recipe:
-            raise ProgramError("BadInvalidArgument", "AntechamberTransfer takes an empty recipe")
         self._advance(run.start_wall)
+        run.estimated_wall_s = self.spec.antechamber_cycle_s / self.time_scale
         self.atm.antechamber_cycle()
         run.payload = {"t0": self.atm.t_s, "trace": []}
 
@@ -108,36 +116,32 @@ class GloveboxDevice(Device):
             if tg < self.offline_until:
                 return []
             self.offline_until = None
-        out: list[Reading] = [("Atmosphere.O2_ppm", o2, tg), ("Atmosphere.H2O_ppm", h2o, tg)]
+        out: list[Reading] = [(Function.O2.value, o2, tg), (Function.H2O.value, h2o, tg)]
         run = self.active
         if run is not None:
             t = self.sim_s(tg, run.start_wall)
             run.payload["trace"].append((t, o2, h2o))
             end = min(self.spec.antechamber_cycle_s, run.payload.get("abort_at", np.inf))
-            out.append(("ProgramManager.ActiveProgram.Progress", min(100.0, 100.0 * t / end), tg))
             if t >= end:
                 self._finish_transfer(run, tg)
-        if self.active is None:
-            self.state = "Fault" if self.atm.active_excursions() else "Idle"
-        out.append(("State.CurrentState", self.state, tg))
         return out
 
     def _finish_transfer(self, run: Run, tg: float) -> None:
         t0 = run.payload["t0"]
         m = self.atm.max_between(t0, self.atm.t_s)
         exc = self.atm.excursions_between(t0, self.atm.t_s)
-        status = "Aborted" if "abort_at" in run.payload else ("Fault" if exc else "Completed")
+        outcome = self.outcome_of(run, "Fault" if exc and not run.stop_kind else "Completed")
         tr = np.array(run.payload["trace"]).reshape(-1, 3)
         trace = {"t_s": json_floats(tr[:, 0]), "o2_ppm": json_floats(tr[:, 1]),
                  "h2o_ppm": json_floats(tr[:, 2]), "sample_ids": run.samples,
                  "excursions": [e.as_dict() for e in exc]}
         self._finish(run, RunResult(
-            run_id=run.run_id, job_id=run.job_id, template_id=run.template_id, status=status,
+            run_id=run.run_id, job_id=run.job_id, template_id=run.template_id, outcome=outcome.value,
             samples=run.samples, faults=sorted({f"excursion:{e.species}" for e in exc}),
-            scalars={"MaxO2_ppm": m["o2_ppm"], "MaxH2O_ppm": m["h2o_ppm"], "Status": status,
-                     "Duration_s": float(self.atm.t_s - t0)},
+            scalars={ResultVar.MAX_O2.value: m["o2_ppm"], ResultVar.MAX_H2O.value: m["h2o_ppm"],
+                     ResultVar.DURATION.value: float(self.atm.t_s - t0)},
             arrays={}, trace_json=json.dumps(trace, separators=(",", ":")),
-            started_s=run.start_wall, ended_s=tg))
+            started_s=run.start_wall, ended_s=tg), tg)
         self.active_faults = []
 
 
@@ -164,11 +168,26 @@ class ProfilometerDevice(Device):
         rng = np.random.default_rng([self.seed, zlib.crc32(sample_id.encode())])
         return {k: float(v[0]) for k, v in sample_lot(self.lot, 1, rng).items()}
 
+    def _convert_properties(self, props: dict[str, str]) -> dict[str, Any]:
+        text = props.get(TRUE_SURFACES_KEY, "{}")
+        try:
+            given = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ProgramError("BadInvalidArgument", f"{TRUE_SURFACES_KEY} is not JSON: {exc}") from exc
+        if not isinstance(given, dict):
+            raise ProgramError("BadInvalidArgument", f"{TRUE_SURFACES_KEY} must be a JSON object")
+        return {"true": given}
+
+    def _validate(self, recipe: dict, samples: list[str]) -> None:
+        if not samples:
+            raise ProgramError("BadInvalidArgument", "MeasureCollector needs at least one sample")
+        given = recipe.get("true", {})
+        for sid in samples:
+            t = given.get(sid)
+            if t is not None and (not isinstance(t, dict) or set(t) != set(MEASURE_KEYS)):
+                raise ProgramError("BadInvalidArgument", f"true surface of {sid} needs {MEASURE_KEYS}")
+
     def _prepare(self, run: Run, recipe: dict) -> None:
-        unknown = set(recipe) - {"true"}
-        if unknown or not run.samples:
-            raise ProgramError("BadInvalidArgument",
-                               "MeasureCollector needs Samples and an optional recipe {'true': {...}}")
         given = recipe.get("true", {})
         trues = []
         for sid in run.samples:
@@ -187,6 +206,7 @@ class ProfilometerDevice(Device):
             t_done = t_done[:max(n_ok, 1)]
         run.payload = {"meas": meas, "t_done": t_done, "published": 0,
                        "end": measure_duration_s(self.spec, n)}
+        run.estimated_wall_s = run.payload["end"] / self.time_scale
 
     def _abort(self, run: Run, now: float) -> None:
         run.payload["abort_at"] = self.sim_s(now, run.start_wall)
@@ -205,32 +225,27 @@ class ProfilometerDevice(Device):
             end = min(pl["end"], pl.get("abort_at", np.inf))
             while pl["published"] < len(pl["t_done"]) and pl["t_done"][pl["published"]] <= min(t, end):
                 i = pl["published"]
-                out.extend((f"Measurement.{MEASURE_NODES[k]}", float(pl["meas"][k][i]), tg)
-                           for k in MEASURE_KEYS)
+                out.extend((MEASURE_FUNCTIONS[k], float(pl["meas"][k][i]), tg) for k in MEASURE_KEYS)
                 pl["published"] += 1
-            out.append(("ProgramManager.ActiveProgram.Progress", min(100.0, 100.0 * t / end), tg))
             if "comm_loss" in run.faults and pl["published"] >= len(pl["t_done"]) and t >= pl["t_done"][-1]:
-                self.state = "Offline"
                 self.offline_until = tg + self.offline_s
-                return [("State.CurrentState", self.state, tg)]
+                return out
             if t >= end:
                 self._finish_measure(run, tg)
-        out.append(("State.CurrentState", self.state, tg))
         return out
 
     def _finish_measure(self, run: Run, tg: float) -> None:
         pl = run.payload
         n_ok = pl["published"]
         meas = {k: np.where(np.arange(len(v)) < n_ok, v, np.nan) for k, v in pl["meas"].items()}
-        status = "Fault" if "comm_loss" in run.faults else (
-            "Aborted" if "abort_at" in pl else "Completed")
-        arrays = {MEASURE_NODES[k]: [float(x) for x in meas[k]] for k in MEASURE_KEYS}
+        outcome = self.outcome_of(run, "Fault" if "comm_loss" in run.faults else "Completed")
+        arrays = {MEASURE_RESULTS[k]: [float(x) for x in meas[k]] for k in MEASURE_KEYS}
         trace = {"sample_ids": run.samples, "cutoff_short_um": self.spec.cutoff_short_um,
                  **{k: json_floats(meas[k]) for k in MEASURE_KEYS}}
         self._finish(run, RunResult(
-            run_id=run.run_id, job_id=run.job_id, template_id=run.template_id, status=status,
+            run_id=run.run_id, job_id=run.job_id, template_id=run.template_id, outcome=outcome.value,
             samples=run.samples, faults=list(run.faults),
-            scalars={"Status": status, "Duration_s": self.sim_s(tg, run.start_wall),
-                     "CutoffShort_um": self.spec.cutoff_short_um},
+            scalars={ResultVar.DURATION.value: self.sim_s(tg, run.start_wall),
+                     ResultVar.CUTOFF_SHORT.value: self.spec.cutoff_short_um},
             arrays=arrays, trace_json=json.dumps(trace, separators=(",", ":")),
-            started_s=run.start_wall, ended_s=tg))
+            started_s=run.start_wall, ended_s=tg), tg)

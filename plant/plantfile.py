@@ -54,19 +54,58 @@ class DeviceConfig(BaseModel):
         return self.kind in PRESS_KINDS
 
 
-class SecurityConfig(BaseModel):
-    """Endpoints, certificates and users."""
+class ThrottleConfig(BaseModel):
+    """Failed-login throttling per client (plant.throttle)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
+    base_delay_s: float = Field(default=0.25, ge=0, description="wait before the 2nd attempt; doubles per failure")
+    max_delay_s: float = Field(default=8.0, ge=0, description="longest wait before an attempt")
+    lockout_after: int = Field(default=10, ge=1, description="failures within window_s that lock the client out")
+    window_s: float = Field(default=900.0, gt=0, description="failures older than this are forgotten")
+    lockout_s: float = Field(default=300.0, ge=0, description="how long a locked-out client is refused")
+
+
+class SecurityConfig(BaseModel):
+    """Endpoints, certificates, users; ``demo: true`` is required for any open access."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    demo: bool = Field(default=False, description="a demo plant: may relax security (warned loudly at start)")
     policies: list[SecurityPolicyName] = Field(
-        default_factory=lambda: ["Basic256Sha256", "Aes256_Sha256_RsaPss"])
-    allow_insecure: bool = Field(default=False, description="also offer a NoSecurity endpoint")
+        default_factory=lambda: ["Basic256Sha256", "Aes256_Sha256_RsaPss"], min_length=1)
+    allow_insecure: bool = Field(default=False, description="also offer a NoSecurity endpoint (demo only)")
+    trust_all_clients: bool = Field(default=False, description="accept any client certificate (demo only)")
     allow_anonymous: bool = Field(default=True, description="anonymous may browse and read")
     users_file: Path | None = None
-    cert_dir: Path = Path(".plant-pki")
+    cert_dir: Path | None = Field(default=None, description="PKI folder (own/, trusted/, rejected/); "
+                                                            "default .pki/<plant name> next to the plant file")
     trusted_clients_dir: Path | None = Field(
-        default=None, description="if set, only client certificates found here are accepted")
+        default=None, description="trusted client certificates; default <cert_dir>/trusted")
+    audit_log: Path | None = Field(default=None, description="JSONL audit file; default <cert_dir>/audit.jsonl")
+    audit_events: bool = Field(default=True, description="also emit OPC UA audit events")
+    throttle: ThrottleConfig = Field(default_factory=ThrottleConfig)
+
+    @model_validator(mode="after")
+    def _demo_only(self) -> "SecurityConfig":
+        for name in ("allow_insecure", "trust_all_clients"):
+            if getattr(self, name) and not self.demo:
+                raise ValueError(f"security.{name} is only allowed in a demo plant file (security.demo: true)")
+        return self
+
+
+class RetentionConfig(BaseModel):
+    """How many finished results (and job records) a device keeps (plant.retention)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_results: int = Field(default=200, ge=100, description="collected results kept per device "
+                                                              "(docs/opcua.md R5: at least 100)")
+    max_age_s: float | None = Field(default=None, gt=0, description="collected results older than this "
+                                                                     "(wall s) are dropped")
+    max_uncollected: int = Field(default=1000, ge=1, description="uncollected results after which "
+                                                                 "StartProgram is refused (BadResourceUnavailable)")
+    max_job_records: int = Field(default=100_000, ge=1, description="SupervisoryJobIds remembered for idempotency")
 
 
 class PlantFile(BaseModel):
@@ -82,6 +121,7 @@ class PlantFile(BaseModel):
     comm_loss_offline_s: float = Field(default=2.0, ge=0, description="wall s Offline after comm_loss")
     seed: int = 0
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     devices: list[DeviceConfig]
 
     @model_validator(mode="after")
@@ -113,7 +153,8 @@ def resolve_paths(plant: PlantFile, base: Path) -> PlantFile:
     sec = plant.security
     sec = sec.model_copy(update={
         "users_file": fix(sec.users_file) if sec.users_file else None,
-        "cert_dir": fix(sec.cert_dir) or sec.cert_dir,
+        "cert_dir": fix(sec.cert_dir) if sec.cert_dir else base / ".pki" / plant.name,
+        "audit_log": fix(sec.audit_log) if sec.audit_log else None,
         "trusted_clients_dir": fix(sec.trusted_clients_dir) if sec.trusted_clients_dir else None,
     })
     devices = []

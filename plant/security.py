@@ -3,9 +3,13 @@
 Roles: ``operator`` may write setpoints and call methods (start programs); ``viewer`` and
 anonymous sessions may browse, read and subscribe. The mapping onto asyncua: operators
 get ``UserRole.User``, viewers and anonymous ``UserRole.Anonymous``; ``PlantRuleset``
-gives Anonymous every read-type request but not Write or Call. Nobody gets Admin.
+lets every session send the ordinary service requests (Write and Call included) and
+``plant.access`` decides per node and per method, on every channel. Nobody gets Admin.
 
-Add a user:  ``python -m plant.security USERS.yaml NAME --role operator`` (asks for the password).
+A users file marked ``demo: true`` (published passwords, e.g. plants/users.yaml) is only
+accepted by a plant file with ``security.demo: true``.
+
+Add a user:  ``twin plant user add PLANT NAME --role operator`` (asks for the password).
 """
 from __future__ import annotations
 
@@ -19,9 +23,7 @@ from typing import Any, Literal
 
 import yaml
 from asyncua import ua
-from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.permission_rules import USER_TYPES, PermissionRuleset, User, UserRole
-from cryptography.x509.oid import ExtendedKeyUsageOID
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["operator", "viewer"]
@@ -56,16 +58,31 @@ def verify_password(record: UserRecord, password: str) -> bool:
     return hmac.compare_digest(digest.hex(), record.hash)
 
 
-def load_users(path: Path) -> dict[str, UserRecord]:
-    """Users file: ``users: {name: {role, salt, hash, n, r, p}}``."""
+def users_file_is_demo(path: Path) -> bool:
+    """True if the users file says ``demo: true`` (its passwords are published)."""
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return bool(data.get("demo", False))
+
+
+def load_users(path: Path, allow_demo: bool = True) -> dict[str, UserRecord]:
+    """Users file: ``users: {name: {role, salt, hash, n, r, p}}`` (optional ``demo: true``).
+    ValueError naming ``security.users_file`` when a demo file is given to a non-demo plant."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if data.get("demo") and not allow_demo:
+        raise ValueError(f"security.users_file: {path} holds demo credentials (demo: true); only a plant file "
+                         "with security.demo: true may use it; create users with `twin plant user add`")
     return {name: UserRecord.model_validate(rec) for name, rec in (data.get("users") or {}).items()}
 
 
-def save_users(path: Path, users: dict[str, UserRecord]) -> None:
-    """Write a users file."""
-    Path(path).write_text(yaml.safe_dump({"users": {k: v.model_dump() for k, v in users.items()}},
-                                         sort_keys=True), encoding="utf-8")
+def save_users(path: Path, users: dict[str, UserRecord], demo: bool = False) -> None:
+    """Write a users file (mode 0600; ``demo`` marks published passwords)."""
+    from plant.pki import write_private
+
+    data: dict[str, Any] = {"users": {k: v.model_dump() for k, v in users.items()}}
+    if demo:
+        data["demo"] = True
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_private(Path(path), yaml.safe_dump(data, sort_keys=True).encode("utf-8"))
 
 
 class PlantUserManager:
@@ -87,17 +104,14 @@ class PlantUserManager:
         return User(role=role, name=username)
 
 
-_WRITE_CALL = {ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary),
-               ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)}
-
-
 class PlantRuleset(PermissionRuleset):
-    """Operators: every session-level request. Viewers/anonymous: all but Write and Call."""
+    """Every session: the ordinary service requests (no node management). Write and Call are
+    let through so that ``plant.access`` answers them per node / per method (BadUserAccessDenied
+    in the result, the same on every channel) instead of a ServiceFault for the whole request."""
 
     def __init__(self) -> None:
         user_ids = {ua.NodeId(i) for i in USER_TYPES}
-        self._allowed = {UserRole.User: user_ids, UserRole.Anonymous: user_ids - _WRITE_CALL,
-                         UserRole.Admin: set()}
+        self._allowed = {UserRole.User: user_ids, UserRole.Anonymous: user_ids, UserRole.Admin: set()}
 
     def check_validity(self, user: User, action_type_id: ua.NodeId, body: Any) -> bool:
         """True if ``user`` may send a request of this type."""
@@ -106,14 +120,11 @@ class PlantRuleset(PermissionRuleset):
 
 async def ensure_certificate(cert_dir: Path, name: str, app_uri: str, host: str,
                              client: bool = False) -> tuple[Path, Path]:
-    """(certificate DER, private key PEM) in ``cert_dir``, generated if missing or invalid."""
-    cert_dir.mkdir(parents=True, exist_ok=True)
-    cert, key = cert_dir / f"{name}.der", cert_dir / f"{name}.pem"
-    use = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [ExtendedKeyUsageOID.SERVER_AUTH,
-                                                            ExtendedKeyUsageOID.CLIENT_AUTH]
-    await setup_self_signed_certificate(key, cert, app_uri, host, use,
-                                        {"organizationName": "anodeless-twin", "organizationalUnitName": name})
-    return cert, key
+    """(certificate DER, private key PEM, mode 0600) in ``cert_dir``, generated if missing,
+    invalid or expiring; SAN: application URI, host name, IP address (plant.pki)."""
+    from plant.pki import ensure_own_certificate
+
+    return ensure_own_certificate(Path(cert_dir), name, app_uri, host, client)
 
 
 def _main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from plant.devices import make_device
+from plant.devices import make_device, warm_up
 from plant.plantfile import PlantFile, load_plant_file
 from plant.server import DeviceServer, make_server
 
@@ -63,6 +63,8 @@ async def start_plant(plant: PlantFile | str | Path, time_scale: float | None = 
     """Build, start and begin publishing every device of ``plant``."""
     pf = plant if isinstance(plant, PlantFile) else load_plant_file(plant)
     pf = _with_overrides(pf, time_scale, host)
+    if any(cfg.is_press for cfg in pf.devices):
+        warm_up()
     start = time.time()
     servers: dict[str, DeviceServer] = {}
     for cfg in pf.devices:

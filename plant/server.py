@@ -1,33 +1,33 @@
-"""One asyncua server per emulated device, with the address space of DESIGN.md (contract).
-
-Node ids are strings in the ``urn:twin:plant`` namespace, equal to the browse path below the
-device object, e.g. ``ns=2;s=WIP-1.PressChamber.Pressure.CurrentValue``; clients should still
-browse by path. Beyond the contract (documented in the README of the plant): per-sample result
-arrays, ``ProgramManager/Templates``, ``ProgramManager/SetDisposition``, ``Faults/ClearFaults``,
-``Atmosphere/Excursions``, ``Atmosphere/MaxBetween`` and ``Measurement/Waviness_mm``.
+"""The server host of one emulated device: endpoints, security policies, certificates, users and
+the publishing pump. The address space (LADS, docs/opcua.md) is plant/lads/space.py, its method
+handlers and value setters plant/lads/methods.py; NodeIds are numeric and not part of the
+contract, clients browse by qualified-name paths (adapters/vocabulary.py).
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import socket
-from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Callable
 
 from asyncua import Server, ua
-from asyncua.crypto.truststore import TrustStore
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
-from plant.devices import Device, PressDevice, ProgramError, Reading, RunResult
-from plant.instruments import GloveboxDevice, ProfilometerDevice
+from adapters import vocabulary as v
+from plant.devices import Device, PressDevice, Reading
+from plant.instruments import GloveboxDevice
+from plant.lads import methods, sampling
+from plant.lads.nodesets import init_with_nodesets
+from plant.lads.space import LadsSpace
 from plant.plantfile import DeviceConfig, PlantFile
-from plant.security import PlantRuleset, PlantUserManager, ensure_certificate, load_users
+from plant.security import load_users
+# security (issue 12): guarded sessions, PKI, throttled logins, audit, bounded retention
+from plant.access import as_device
+from plant.hardening import secure_server
+from plant.retention import Retention
+from plant.throttle import LoginThrottle, ThrottledUserManager, ThrottleSettings
 
-NAMESPACE = "urn:twin:plant"
+NAMESPACE = v.PLANT_NS
 _log = logging.getLogger(__name__)
-_POLICIES = {"Basic256Sha256": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
-             "Aes256_Sha256_RsaPss": ua.SecurityPolicyType.Aes256Sha256RsaPss_SignAndEncrypt}
+S = ua.VariantType
 
 
 def free_port(host: str) -> int:
@@ -37,22 +37,8 @@ def free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def _ts(wall: float) -> datetime:
-    return datetime.fromtimestamp(wall, tz=timezone.utc)
-
-
-def _dv(value: Any, vtype: ua.VariantType, wall: float, is_array: bool = False) -> ua.DataValue:
-    ts = _ts(wall)
-    return ua.DataValue(ua.Variant(value, vtype, is_array=is_array), SourceTimestamp=ts, ServerTimestamp=ts)
-
-
-def _arg(name: str, vtype: int, array: bool = False, doc: str = "") -> ua.Argument:
-    return ua.Argument(Name=name, DataType=ua.NodeId(vtype), ValueRank=1 if array else -1,
-                       ArrayDimensions=[0] if array else [], Description=ua.LocalizedText(doc))
-
-
 class DeviceServer:
-    """An asyncua server exposing one ``Device``."""
+    """An asyncua server exposing one ``Device`` as a LADS device."""
 
     def __init__(self, device: Device, cfg: DeviceConfig, plant: PlantFile, port: int) -> None:
         self.device = device
@@ -60,321 +46,108 @@ class DeviceServer:
         self.plant = plant
         self.port = port
         self.endpoint = f"opc.tcp://{plant.host}:{port}"
-        self.server = Server(user_manager=PlantUserManager(
-            load_users(plant.security.users_file) if plant.security.users_file else {},
-            plant.security.allow_anonymous))
-        self.idx = 0
-        self.nodes: dict[str, ua.NodeId] = {}
-        self._last: dict[str, Any] = {}
-        self._results_obj: Any = None
+        sec = plant.security
+        users = load_users(sec.users_file, allow_demo=sec.demo) if sec.users_file else {}
+        self.server = Server(user_manager=ThrottledUserManager(
+            users, sec.allow_anonymous, cfg.name, LoginThrottle(ThrottleSettings(**sec.throttle.model_dump()))))
+        self.retention = Retention(plant.retention)
+        self.space = LadsSpace(self.server, device, methods.bind(self), plant.test_endpoints)
+        self.space.host = self
         self._clock: Callable[[], float] | None = None
 
-    # ----- setup ------------------------------------------------------------------------
     async def init(self, clock: Callable[[], float]) -> None:
         """Create the server, its security and its address space (call before ``start``)."""
         self._clock = clock
-        sec = self.plant.security
+        sampling.install()
         srv = self.server
-        await srv.init()
+        await init_with_nodesets(srv)
+        await self.setup_endpoints()
+        await srv.register_namespace(NAMESPACE)
+        await self.space.build(clock())
+
+    async def setup_endpoints(self) -> None:
+        """Endpoint URL, application URI, then plant.hardening.secure_server: certificate, policies,
+        identity tokens, trust list, guarded sessions, audit."""
+        srv = self.server
         srv.set_endpoint(self.endpoint)
         srv.set_server_name(f"Emulated {self.cfg.name}")
         app_uri = f"{NAMESPACE}:{self.cfg.name}"
         await srv.set_application_uri(app_uri)
-        cert, key = await ensure_certificate(sec.cert_dir, self.cfg.name, app_uri, self.plant.host)
-        await srv.load_certificate(str(cert))
-        await srv.load_private_key(str(key))
-        policies = [_POLICIES[p] for p in sec.policies]
-        if sec.allow_insecure:
-            policies.insert(0, ua.SecurityPolicyType.NoSecurity)
-        srv.set_security_policy(policies, permission_ruleset=PlantRuleset())
-        tokens = [ua.UserNameIdentityToken] + ([ua.AnonymousIdentityToken] if sec.allow_anonymous else [])
-        srv.set_identity_tokens(tokens)
-        if sec.trusted_clients_dir is not None:
-            store = TrustStore([sec.trusted_clients_dir], [])
-            await store.load()
-            srv.set_certificate_validator(CertificateValidator(
-                CertificateValidatorOptions.TRUSTED | CertificateValidatorOptions.TIME_RANGE
-                | CertificateValidatorOptions.PEER_CLIENT, store))
-        self.idx = await srv.register_namespace(NAMESPACE)
-        await self._build(clock())
+        self.guard = await secure_server(srv, self.cfg.name, self.plant, app_uri)
+        self.guard.read_hooks.append(self.retention.on_read)
 
-    async def _obj(self, parent: Any, path: str) -> Any:
-        name = path.rsplit(".", 1)[-1]
-        node = await parent.add_object(ua.NodeId(path, self.idx), ua.QualifiedName(name, self.idx))
-        return node
-
-    async def _var(self, parent: Any, path: str, value: Any, vtype: ua.VariantType, now: float,
-                   writable: bool = False, is_array: bool = False) -> Any:
-        name = path.rsplit(".", 1)[-1]
-        node = await parent.add_variable(ua.NodeId(path, self.idx), ua.QualifiedName(name, self.idx),
-                                         ua.Variant(value, vtype, is_array=is_array), datatype=None)
-        if writable:
-            await node.set_writable(True)
-        await self.server.write_attribute_value(node.nodeid, _dv(value, vtype, now, is_array))
-        key = path.split(".", 1)[1] if "." in path else path
-        self.nodes[key] = node.nodeid
-        return node
-
-    async def _method(self, parent: Any, path: str, func: Callable[..., Any],
-                      inputs: list[ua.Argument], outputs: list[ua.Argument]) -> Any:
-        name = path.rsplit(".", 1)[-1]
-        return await parent.add_method(ua.NodeId(path, self.idx), ua.QualifiedName(name, self.idx),
-                                       func, inputs, outputs)
-
-    async def _build(self, now: float) -> None:
-        dev, d = self.device, self.cfg.name
-        S = ua.VariantType
-        root = await self._obj(self.server.nodes.objects, d)
-        ident = await self._obj(root, f"{d}.Identification")
-        for k, v in dev.identification().items():
-            await self._var(ident, f"{d}.Identification.{k}", v, S.String, now)
-        state = await self._obj(root, f"{d}.State")
-        await self._var(state, f"{d}.State.CurrentState", dev.state, S.String, now)
-        await self._var(state, f"{d}.State.OperationMode", dev.operation_mode(), S.String, now)
-        if isinstance(dev, PressDevice):
-            await self._build_press(root, now)
-        elif isinstance(dev, GloveboxDevice):
-            atm = await self._obj(root, f"{d}.Atmosphere")
-            o2, h2o = dev.atm.true_ppm()
-            await self._var(atm, f"{d}.Atmosphere.O2_ppm", o2, S.Double, now)
-            await self._var(atm, f"{d}.Atmosphere.H2O_ppm", h2o, S.Double, now)
-            await self._var(atm, f"{d}.Atmosphere.Excursions", "[]", S.String, now)
-            await self._method(atm, f"{d}.Atmosphere.MaxBetween", self._max_between,
-                               [_arg("StartTime", ua.ObjectIds.DateTime),
-                                _arg("EndTime", ua.ObjectIds.DateTime)],
-                               [_arg("MaxO2_ppm", ua.ObjectIds.Double),
-                                _arg("MaxH2O_ppm", ua.ObjectIds.Double),
-                                _arg("Excursion", ua.ObjectIds.Boolean)])
-        elif isinstance(dev, ProfilometerDevice):
-            meas = await self._obj(root, f"{d}.Measurement")
-            for name in ("Sq_um", "Sdq", "PV_um", "Waviness_um", "Waviness_mm"):
-                await self._var(meas, f"{d}.Measurement.{name}", 0.0, S.Double, now)
-        await self._build_program_manager(root, now)
-        faults = await self._obj(root, f"{d}.Faults")
-        await self._var(faults, f"{d}.Faults.Active", [], S.String, now, is_array=True)
-        if self.plant.test_endpoints:
-            await self._method(faults, f"{d}.Faults.InjectFault", self._inject,
-                               [_arg("Kind", ua.ObjectIds.String)], [])
-        await self._method(faults, f"{d}.Faults.ClearFaults", self._clear, [], [])
-
-    async def _build_press(self, root: Any, now: float) -> None:
-        dev, d, S = self.device, self.cfg.name, ua.VariantType
-        assert isinstance(dev, PressDevice)
-        ch = await self._obj(root, f"{d}.PressChamber")
-        pr = await self._obj(ch, f"{d}.PressChamber.Pressure")
-        await self._var(pr, f"{d}.PressChamber.Pressure.CurrentValue", 0.0, S.Double, now)
-        tv = await self._var(pr, f"{d}.PressChamber.Pressure.TargetValue", 0.0, S.Double, now,
-                             writable=True)
-        rng = ua.Range(Low=0.0, High=dev.spec.max_pressure_mpa)
-        await self._var(pr, f"{d}.PressChamber.Pressure.EURange", rng, S.ExtensionObject, now)
-        te = await self._obj(ch, f"{d}.PressChamber.Temperature")
-        await self._var(te, f"{d}.PressChamber.Temperature.CurrentValue",
-                        dev.spec.ambient_temperature_c, S.Double, now)
-        tt = await self._var(te, f"{d}.PressChamber.Temperature.TargetValue",
-                             dev.spec.ambient_temperature_c, S.Double, now, writable=True)
-        await self._var(ch, f"{d}.PressChamber.Capacity", dev.spec.capacity_cells, S.Int32, now)
-        self.server.set_attribute_value_setter(tv.nodeid, self._setter(
-            0.0, dev.spec.max_pressure_mpa, "target_pressure_mpa"))
-        self.server.set_attribute_value_setter(tt.nodeid, self._setter(
-            dev.spec.min_temperature_c, dev.spec.max_temperature_c, "target_temperature_c"))
-
-    def _setter(self, low: float, high: float, attr: str) -> Callable[..., None]:
-        """Range-check operator writes of a setpoint and stamp them."""
-        def setter(node: Any, attr_id: ua.AttributeIds, value: ua.DataValue) -> None:
-            v = value.Value.Value if value.Value is not None else None
-            if not isinstance(v, float) or not low <= v <= high:
-                raise ua.uaerrors.BadOutOfRange
-            if value.SourceTimestamp is None:
-                value = dataclasses.replace(value, SourceTimestamp=datetime.now(timezone.utc))
-            node.attributes[attr_id].value = value
-            node.attributes[attr_id].value_callback = None
-            setattr(self.device, attr, v)
-        return setter
-
-    async def _build_program_manager(self, root: Any, now: float) -> None:
-        dev, d, S = self.device, self.cfg.name, ua.VariantType
-        pm = await self._obj(root, f"{d}.ProgramManager")
-        await self._var(pm, f"{d}.ProgramManager.Templates", list(dev.templates), S.String, now,
-                        is_array=True)
-        await self._method(pm, f"{d}.ProgramManager.StartProgram", self._start,
-                           [_arg("TemplateId", ua.ObjectIds.String),
-                            _arg("Recipe", ua.ObjectIds.String, doc="JSON object"),
-                            _arg("SupervisoryJobId", ua.ObjectIds.String),
-                            _arg("Samples", ua.ObjectIds.String, array=True)],
-                           [_arg("RunId", ua.ObjectIds.String)])
-        await self._method(pm, f"{d}.ProgramManager.Abort", self._abort,
-                           [_arg("RunId", ua.ObjectIds.String)], [])
-        await self._method(pm, f"{d}.ProgramManager.SetDisposition", self._disposition,
-                           [_arg("RunId", ua.ObjectIds.String), _arg("SampleId", ua.ObjectIds.String),
-                            _arg("Decision", ua.ObjectIds.String, doc="accept|rework|reject"),
-                            _arg("Reason", ua.ObjectIds.String)], [])
-        ap = await self._obj(pm, f"{d}.ProgramManager.ActiveProgram")
-        for name, val, vt in (("RunId", "", S.String), ("SupervisoryJobId", "", S.String),
-                              ("CurrentState", "Idle", S.String), ("Progress", 0.0, S.Double)):
-            await self._var(ap, f"{d}.ProgramManager.ActiveProgram.{name}", val, vt, now)
-        self._results_obj = await self._obj(pm, f"{d}.ProgramManager.Results")
-
-    # ----- methods ----------------------------------------------------------------------
-    @staticmethod
-    def _check_args(args: tuple, spec: list[tuple[ua.VariantType, bool]]) -> ua.CallMethodResult | None:
-        """Count and type checks; None if fine, else a CallMethodResult carrying the status."""
-        if len(args) < len(spec):
-            return ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadArgumentsMissing))
-        if len(args) > len(spec):
-            return ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadTooManyArguments))
-        per = []
-        for a, (vt, array) in zip(args, spec):
-            ok = isinstance(a, ua.Variant) and (
-                (a.VariantType == vt and (a.is_array or isinstance(a.Value, list)) == array)
-                or (array and a.VariantType == ua.VariantType.Null))
-            per.append(ua.StatusCode(ua.StatusCodes.Good if ok else ua.StatusCodes.BadTypeMismatch))
-        if all(s.is_good() for s in per):
-            return None
-        return ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadInvalidArgument),
-                                   InputArgumentResults=per)
-
-    @staticmethod
-    def _fail(err: ProgramError) -> ua.CallMethodResult:
-        _log.info("method refused: %s (%s)", err, err.status)
-        return ua.CallMethodResult(StatusCode=ua.StatusCode(getattr(ua.StatusCodes, err.status)))
-
-    async def _start(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
-        S = ua.VariantType
-        bad = self._check_args(args, [(S.String, False)] * 3 + [(S.String, True)])
-        if bad is not None:
-            return bad
-        tid, recipe, job, samples = (a.Value for a in args)
-        now = self._now()
-        try:
-            run_id = self.device.start_program(tid or "", recipe or "", job or "",
-                                               list(samples or []), now)
-        except ProgramError as err:
-            return self._fail(err)
-        await self.pump(now)
-        return [ua.Variant(run_id, S.String)]
-
-    async def _abort(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
-        bad = self._check_args(args, [(ua.VariantType.String, False)])
-        if bad is not None:
-            return bad
-        try:
-            self.device.abort(args[0].Value or "", self._now())
-        except ProgramError as err:
-            return self._fail(err)
-        return []
-
-    async def _disposition(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
-        bad = self._check_args(args, [(ua.VariantType.String, False)] * 4)
-        if bad is not None:
-            return bad
-        try:
-            res = self.device.set_disposition(*(a.Value or "" for a in args))
-        except ProgramError as err:
-            return self._fail(err)
-        path = f"{self.cfg.name}.ProgramManager.Results.{res.run_id}.Dispositions"
-        await self.server.write_attribute_value(ua.NodeId(path, self.idx), _dv(
-            json.dumps(res.dispositions), ua.VariantType.String, self._now()))
-        return []
-
-    async def _inject(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
-        bad = self._check_args(args, [(ua.VariantType.String, False)])
-        if bad is not None:
-            return bad
-        try:
-            self.device.inject_fault(args[0].Value or "", self._now())
-        except ProgramError as err:
-            return self._fail(err)
-        await self.pump(self._now())
-        return []
-
-    async def _clear(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
-        bad = self._check_args(args, [])
-        if bad is not None:
-            return bad
-        self.device.clear_faults()
-        await self.pump(self._now())
-        return []
-
-    async def _max_between(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
-        bad = self._check_args(args, [(ua.VariantType.DateTime, False)] * 2)
-        if bad is not None:
-            return bad
-        dev = self.device
-        assert isinstance(dev, GloveboxDevice)
-        t0, t1 = (a.Value.replace(tzinfo=a.Value.tzinfo or timezone.utc).timestamp() for a in args)
-        if t1 < t0:
-            return ua.CallMethodResult(StatusCode=ua.StatusCode(ua.StatusCodes.BadOutOfRange))
-        dev._advance(self._now())
-        o2, h2o, exc = dev.max_between(t0, min(t1, self._now()))
-        return [ua.Variant(o2, ua.VariantType.Double), ua.Variant(h2o, ua.VariantType.Double),
-                ua.Variant(exc, ua.VariantType.Boolean)]
-
-    def _now(self) -> float:
+    def now(self) -> float:
+        """Wall clock of the plant."""
         assert self._clock is not None
         return self._clock()
 
     # ----- publishing -------------------------------------------------------------------
     async def pump(self, now: float) -> int:
-        """Publish the device's readings up to ``now``; returns the number of values written."""
-        dev = self.device
+        """Publish the device's readings, states and new Results up to ``now``; returns values written."""
+        with as_device():  # the device's own values pass the setters' role checks
+            return await self._pump(now)
+
+    async def _pump(self, now: float) -> int:
+        dev, space = self.device, self.space
         readings: list[Reading] = dev.tick(now)
         n = 0
         for key, value, ts in readings:
-            n += await self._write(key, value, ts, force=key.endswith(("CurrentValue", "_ppm"))
-                                   or key.startswith("Measurement."))
-        for res in dev.new_results:
-            await self._add_result(res, now)
+            if key == "step":
+                n += await self._write_step(str(value), ts)
+            else:
+                n += await space.write(key, float(value), S.Double, ts, force=True)
+                if f"{key}.raw" in space.nodes:
+                    await space.write(f"{key}.raw", float(value), S.Double, ts, force=True)
+        for res in dev.new_results:  # the Result first, then the state that ends the run (R1)
+            await space.add_result(res, now)
+            await self._track_result(res.run_id)
         dev.new_results.clear()
-        ap = "ProgramManager.ActiveProgram."
-        run = dev.active
-        if run is not None:
-            await self._write(ap + "RunId", run.run_id, now)
-            await self._write(ap + "SupervisoryJobId", run.job_id, now)
-        await self._write("Faults.Active", dev.faults_visible(), now)
+        drop = self.retention.due(dev, now)  # plant.retention: only collected Results go
+        if drop:
+            self.retention.forget(dev, drop)
+            dev.pruned.extend(drop)
+        for run_id in dev.pruned:
+            await space.remove_result(run_id)
+        dev.pruned.clear()
+        await self._write_active_program(now)
+        await space.write("faults", dev.faults_visible(), S.String, now, is_array=True)
         if isinstance(dev, PressDevice):
-            await self._write("PressChamber.Pressure.TargetValue", float(dev.target_pressure_mpa), now)
-            await self._write("PressChamber.Temperature.TargetValue", float(dev.target_temperature_c), now)
+            await space.write("Pressure.target", float(dev.target_pressure_mpa), S.Double, now)
+            await space.write("Temperature.target", float(dev.target_temperature_c), S.Double, now)
         if isinstance(dev, GloveboxDevice) and dev.excursions_changed:
             dev.excursions_changed = False
-            await self._write("Atmosphere.Excursions", dev.excursions_json(), now)
+            await space.write("excursions", dev.excursions_json(), S.String, now)
+        await space.publish_states(now)
         return n
 
-    async def _write(self, key: str, value: Any, ts: float, force: bool = False) -> int:
-        if not force and self._last.get(key) == value:
-            return 0
-        self._last[key] = value
-        nodeid = self.nodes[key]
-        if isinstance(value, list):
-            dv = _dv(value, ua.VariantType.String, ts, is_array=True)
-        elif isinstance(value, str):
-            dv = _dv(value, ua.VariantType.String, ts)
-        else:
-            dv = _dv(float(value), ua.VariantType.Double, ts)
-        await self.server.write_attribute_value(nodeid, dv)
-        return 1
+    async def _track_result(self, run_id: str) -> None:
+        """Watch operator reads of the Result's VariableSet/Outcome (collected, plant.retention)."""
+        node = self.server.get_node(self.space.result_nodes[run_id])
+        for q in (v.lads("VariableSet"), v.plant(v.ResultVar.OUTCOME.value)):
+            node = await self.space.child(node, q)
+        self.retention.track(run_id, node.nodeid)
 
-    async def _add_result(self, res: RunResult, now: float) -> None:
-        """Results/<RunId>/ (Status written last), then ActiveProgram's final state."""
-        S = ua.VariantType
-        base = f"{self.cfg.name}.ProgramManager.Results.{res.run_id}"
-        obj = await self._obj(self._results_obj, base)
-        for k, v in res.scalars.items():
-            if k != "Status":
-                await self._var(obj, f"{base}.{k}", v, S.String if isinstance(v, str) else S.Double, now)
-        for k, arr in res.arrays.items():
-            await self._var(obj, f"{base}.{k}", arr, S.Double, now, is_array=True)
-        await self._var(obj, f"{base}.SampleIds", list(res.samples), S.String, now, is_array=True)
-        await self._var(obj, f"{base}.Faults", list(res.faults), S.String, now, is_array=True)
-        await self._var(obj, f"{base}.SupervisoryJobId", res.job_id, S.String, now)
-        await self._var(obj, f"{base}.Dispositions", "{}", S.String, now)
-        await self._var(obj, f"{base}.Trace", res.trace_json, S.String, now)
-        await self._var(obj, f"{base}.Status", res.status, S.String, now)
-        ap = "ProgramManager.ActiveProgram."
-        await self._write(ap + "RunId", res.run_id, now)
-        await self._write(ap + "SupervisoryJobId", res.job_id, now)
-        await self._write(ap + "Progress", 100.0, now)
-        await self._write(ap + "CurrentState", res.status, now)
-        await self._write("State.CurrentState", self.device.state, now)
+    async def _write_step(self, phase: str, ts: float) -> int:
+        from plant.press import PHASES
+
+        space = self.space
+        n = await space.write("active.CurrentStepName", ua.LocalizedText(phase), S.LocalizedText, ts)
+        if n:
+            await space.write("active.CurrentStepNumber", PHASES.index(phase) + 1, S.UInt32, ts)
+        return n
+
+    async def _write_active_program(self, now: float) -> None:
+        run = self.device.active or self.device.last_run
+        if run is None:
+            return
+        space = self.space
+        await space.write("active.DeviceProgramRunId", run.run_id, S.String, now)
+        await space.write("active.EstimatedRuntime", run.estimated_wall_s * 1000.0, S.Double, now)
+        steps = 6 if isinstance(self.device, PressDevice) else 0
+        await space.write("active.EstimatedStepNumbers", steps, S.UInt32, now)
+        if self.device.active is not None:
+            elapsed_ms = float(int((now - run.start_wall) * 10.0) * 100.0)  # updated every 0.1 s
+            await space.write("active.CurrentRuntime", elapsed_ms, S.Double, now)
 
     async def start(self) -> None:
         """Listen."""
@@ -389,3 +162,4 @@ def make_server(device: Device, cfg: DeviceConfig, plant: PlantFile) -> DeviceSe
     """A server for ``device`` on its configured port (or a free one)."""
     port = cfg.port or free_port(plant.host)
     return DeviceServer(device, cfg, plant, port)
+

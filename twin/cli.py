@@ -493,6 +493,8 @@ def report(directory: Path = typer.Argument(..., help="a run, sweep, optimize or
 from twin import cli_studies  # noqa: E402,F401  (registers `twin optimize` and `twin sensitivity`)
 from twin import cli_calibration  # noqa: E402,F401  (registers `twin calibrate` and `twin check-model`)
 from twin import cli_live  # noqa: E402,F401  (registers `twin view`)
+from twin import cli_probe  # noqa: E402,F401  (registers `twin plant probe`)
+from twin import cli_plant_security  # noqa: E402,F401  (registers `twin plant user` and `twin plant trust`)
 
 
 def main() -> None:  # pragma: no cover

@@ -123,6 +123,8 @@ class PlantEquipment:
         self.scenario_dir = scenario_dir
         self.targets: dict[str, Target] = {}
         self.tag = ""  # prefixes the run's SupervisoryJobIds and SampleIds; new per scenario checked
+        self.carried: list[dict] = []  # undelivered decisions of an earlier run on the same folder
+        self.server_check: Any = None  # adapters.pki hook: awaited with (endpoint, server cert DER)
 
     def check(self, scenario: "Scenario") -> None:
         if scenario.hardware is None:
@@ -132,44 +134,73 @@ class PlantEquipment:
         if self.scenario_dir is None and scenario.resolved.base_dir is not None:
             self.scenario_dir = scenario.resolved.base_dir
 
-    async def _sessions(self, scenario: "Scenario") -> dict:
-        from adapters.session import DeviceSession
+    def recover(self, out_dir: Path) -> None:
+        """Before the run's writer clears it: the decisions an earlier run on the same output
+        folder (interrupted, or ended with a device away) could not deliver, to send first."""
+        from adapters.opcua.dispositions import pending_from
+        from twin.writer import PARTIAL_SUFFIX
+
+        out_dir = Path(out_dir)
+        self.carried = pending_from([out_dir.with_name(out_dir.name + PARTIAL_SUFFIX), out_dir])
+        if self.carried:
+            log.info("%d undelivered decision(s) from an earlier run will be sent first", len(self.carried))
+
+    def _needs(self, scenario: "Scenario") -> dict:
+        """What each bound station asks of its device, and the nominal program duration of
+        the plant file's device spec (used only when the device gives none)."""
+        from adapters.opcua.link import Need
+        from plant.metrology import measure_duration_s
+        from plant.press import nominal_cycle_s
+        from twin.stations.batch import BatchConfig
+
+        out = {}
+        for name, t in self.targets.items():
+            st = scenario.stations.get(name)
+            role = st.device_role() if st is not None else "glovebox"
+            need = Need(role or "glovebox")
+            if role == "press":
+                assert isinstance(st, BatchConfig) and st.press is not None
+                need.capacity_cells = st.batch.capacity_cells
+                need.pressure_mpa = st.press.recipe.target_pressure_mpa
+                need.temperature_c = st.press.recipe.temperature_c
+                if t.spec is not None:
+                    need.fallback_nominal_s = nominal_cycle_s(t.spec, st.press.recipe)
+            elif role == "profilometer" and t.spec is not None:
+                need.fallback_nominal_s = measure_duration_s(t.spec, 1)
+            out[name] = need
+        return out
+
+    async def _link(self, scenario: "Scenario", env: Any) -> Any:
+        from adapters.opcua import ProfileError, binding_profiles, build_link
         from plant.security import ensure_certificate
 
         assert scenario.hardware is not None
         conn = scenario.hardware.connection
         try:
             credentials = conn.credentials.resolve(self.scenario_dir)
-        except ValueError as exc:
+            profiles = binding_profiles(scenario.hardware, self.scenario_dir)
+        except (ValueError, ProfileError) as exc:
             raise HilSetupError(str(exc)) from exc
         cert = None
         if conn.security_policy != "None":
             cert = await ensure_certificate(conn.client_cert_dir.expanduser(), CLIENT_CERT_NAME,
                                             conn.application_uri, "127.0.0.1", client=True)
-        return {name: DeviceSession(t.device, t.endpoint, conn, credentials, cert) for name, t in self.targets.items()}
+        server_check = self.server_check
+        if server_check is None and conn.security_policy != "None":  # issue 12: only trusted servers, pinned
+            from adapters.pki import ServerTrust, plant_own_dir
 
-    def _wall_estimates(self, scenario: "Scenario") -> tuple[Callable[[str, Any], float], Callable[[str], float]]:
-        """Nominal wall durations of a press cycle / a measurement on each bound device (the
-        device's own spec when the plant file names it, else the scenario's)."""
-        from plant.metrology import measure_duration_s
-        from plant.press import nominal_cycle_s
-
-        resolved = scenario.resolved
-        specs = {}
-        for name, t in self.targets.items():
-            st = scenario.stations.get(name)
-            role = st.device_role() if st is not None else None
-            if role == "press":
-                specs[name] = t.spec if t.spec is not None else resolved.presses[name]
-            elif role == "profilometer":
-                specs[name] = t.spec if t.spec is not None else resolved.instruments[name]
-        ts = self.time_scale
-        return (lambda station, recipe: nominal_cycle_s(specs[station], recipe) / ts,
-                lambda station: measure_duration_s(specs[station], 1) / ts)
+            own = plant_own_dir(self.plant)
+            server_check = ServerTrust(conn.server_trust_dir or conn.client_cert_dir.expanduser() / "servers",
+                                       [own] if own is not None else []).check_async
+        targets = {name: (t.device, t.endpoint) for name, t in self.targets.items()}
+        try:
+            return build_link(env, scenario.hardware, targets, self._needs(scenario), profiles, credentials, cert,
+                              self.tag, self.time_scale, server_check)
+        except ProfileError as exc:
+            raise HilSetupError(str(exc)) from exc
 
     async def run_async(self, scenario: "Scenario", seed: int, writer: "RunWriter | None") -> dict[str, Any]:
-        from adapters.opcua import HardwareLink, hardware_ports
-        from adapters.session import DeviceUnavailable
+        from adapters.opcua import BindingMismatch, ConfigurationRefused, DeviceUnavailable, hardware_ports
         from adapters.sim import sim_ports
         from twin.clock import AsyncRealtimeEnvironment
         from twin.line import Line
@@ -182,10 +213,11 @@ class PlantEquipment:
         tag = self.tag
         keys = quality_keys(scenario)
         env = AsyncRealtimeEnvironment(time_scale=self.time_scale, on_lag=hw.on_lag, lag_threshold_s=hw.lag_threshold_s)
-        link = HardwareLink(env, hw, await self._sessions(scenario), tag, self.time_scale)
-        press_wall_s, metrology_wall_s = self._wall_estimates(scenario)
-        ports = hardware_ports(link, sim_ports(env, scenario, Streams(seed, 0).generator), press_wall_s,
-                               metrology_wall_s)
+        link = await self._link(scenario, env)
+        listeners: list[Any] = []
+        if writer is not None:
+            listeners.append(writer.trace.add_disposition)
+        ports, outbox = hardware_ports(link, sim_ports(env, scenario, Streams(seed, 0).generator), listeners)
         line = Line(scenario, 0, seed=seed, env=env, ports=ports)
         from adapters.observe import emit
 
@@ -201,20 +233,30 @@ class PlantEquipment:
 
             line.recorder.on_cell_finished.append(write_cell)
             link.run_listeners.append(lambda r: trace.add_device_run(dict(r.__dict__)))
-            link.disposition_listeners.append(trace.add_disposition)
+        for rec in self.carried:  # kept in this run's trace too, until delivered
+            outbox.queue(dict(rec))
         wall0 = time.time()
         try:
             try:
                 await link.open()
             except DeviceUnavailable as exc:
                 raise EquipmentUnreachable(f"equipment not reachable: {exc}") from exc
+            except ConfigurationRefused as exc:
+                raise HilSetupError(str(exc)) from exc
+            except BindingMismatch as exc:
+                raise HilSetupError(str(exc)) from exc
+            outbox.start()
             line.start()
-            await env.run(until=scenario.run.duration_h)
-            drained = await self._drain(env, line, hw.drain_limit_h) if hw.drain else False
+            try:
+                await link.guard(env.run(until=scenario.run.duration_h))
+                drained = await link.guard(self._drain(env, line, hw.drain_limit_h)) if hw.drain else False
+            except ConfigurationRefused as exc:
+                raise HilSetupError(str(exc)) from exc
             kpis = line.kpis()
         finally:
             await env.aclose()
-            await link.close(flush_timeout_s=hw.connection.give_up_s)
+            await outbox.close(flush_timeout_s=hw.connection.give_up_s)
+            await link.close()
             if writer is not None:
                 unfinished = [cell_row(0, c, keys) for c in line.cells if c.outcome is None]
                 writer.trace.add_cells(unfinished)  # cells still in process keep their record too
@@ -223,7 +265,7 @@ class PlantEquipment:
                 writer.cells.add([cell_row(0, c, keys) for c in line.cells])
                 writer.replications_committed.append(0)
                 writer.finish_cells()
-        return self._summary(scenario, seed, kpis, env, link, line, drained, time.time() - wall0, tag)
+        return self._summary(scenario, seed, kpis, env, link, outbox, line, drained, time.time() - wall0, tag)
 
     async def _drain(self, env: Any, line: Any, limit_h: float) -> bool:
         """Release no more cells, let batch machines run part-filled batches, and run until
@@ -242,8 +284,8 @@ class PlantEquipment:
         await env.run(until=env.any_of([empty, limit]))
         return bool(empty.triggered)
 
-    def _summary(self, scenario: "Scenario", seed: int, kpis: dict, env: Any, link: Any, line: Any, drained: bool,
-                 wall_s: float, tag: str) -> dict[str, Any]:
+    def _summary(self, scenario: "Scenario", seed: int, kpis: dict, env: Any, link: Any, outbox: Any, line: Any,
+                 drained: bool, wall_s: float, tag: str) -> dict[str, Any]:
         from twin.simulation import summarise
 
         summary = summarise(scenario, [kpis], seed)
@@ -258,6 +300,7 @@ class PlantEquipment:
                       "external_completions": stats.external},
             "timing": _timing(link.runs),
             **link.report(),
+            **outbox.report(),
         }
         return summary
 

@@ -187,6 +187,8 @@ class Simulation:
         """A run against equipment on the running event loop (`ports` must be given)."""
         if self.ports is None:
             raise ValueError("run_async runs against equipment: give `ports`")
+        if out_dir is not None and hasattr(self.ports, "recover"):  # before the writer clears a partial folder
+            self.ports.recover(Path(out_dir))
         writer = self._writer(out_dir, overwrite)
         try:
             summary = await self.ports.run_async(self.scenario, self.seed, writer)

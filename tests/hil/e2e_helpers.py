@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator
 
 import yaml
 
+from adapters import vocabulary as v
 from plant.security import ensure_certificate, hash_password, save_users
 
 CALL_TIMEOUT_S = 10.0
@@ -65,6 +66,13 @@ def write_security(tmp: Path) -> dict[str, Path]:
     creds = tmp / "operator.credentials.yaml"
     creds.write_text(yaml.safe_dump({"username": user, "password": password}), encoding="utf-8")
     creds.chmod(0o600)
+    from plant.pki import TrustList, ensure_own_certificate
+    from twin.hil import CLIENT_CERT_NAME
+
+    # the plant trusts the twin's client certificate (made now, as an operator would provision it)
+    twin_cert, _ = ensure_own_certificate(tmp / "twin-client-pki", CLIENT_CERT_NAME, "urn:twin:hil-client",
+                                          "127.0.0.1", client=True)
+    TrustList(tmp / "plant-pki").ensure().add(twin_cert)
     return {"users": users, "credentials": creds, "cert_dir": tmp / "plant-pki",
             "client_cert_dir": tmp / "twin-client-pki"}
 
@@ -123,7 +131,9 @@ def scenario_dict(sec: dict[str, Path], cells: int = 30) -> dict:
             "connection": {"security_policy": "Basic256Sha256", "client_cert_dir": str(sec["client_cert_dir"]),
                            "credentials": {"file": sec["credentials"].name},
                            "backoff_initial_s": 0.1, "backoff_max_s": 1.0, "give_up_s": 45.0},
-            "drain_limit_h": 12.0,
+            # the drain ends when the line is empty; its limit (simulated h, 150 wall s at the tests' scale
+            # of 3600) only has to outlast a press restart on a loaded machine, never a normal run
+            "drain_limit_h": 150.0,
         },
         "expect": [{"kpi": "cells_started", "min": 1}],
     }
@@ -266,29 +276,43 @@ async def connect(endpoint: str, cert: tuple[Path, Path]) -> AsyncIterator[Any]:
             client.disconnect_socket()
 
 
-async def device_node(client: Any, device: str, path: str) -> Any:
-    idx = await call(client.get_namespace_index(NAMESPACE))
-    parts = [f"{idx}:{device}"] + [f"{idx}:{p}" for p in path.split("/") if p]
-    return await call(client.nodes.objects.get_child(parts))
+async def node_at(client: Any, path: Any) -> Any:
+    """The node at a vocabulary path (from Objects), each element's namespace looked up by URI."""
+    from asyncua import ua
+    from adapters.opcua.paths import NamespaceMap, translate
+
+    ns = NamespaceMap(await call(client.get_namespace_array()))
+    (got,) = await call(translate(client, ns, ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder)), [path]))
+    assert not isinstance(got, ua.StatusCode), f"{path} does not resolve: {got}"
+    return client.get_node(got)
+
+
+def press_unit(device: str) -> Any:
+    return v.unit_path(device, v.Unit.PRESS_CHAMBER)
 
 
 async def read_state(client: Any, device: str) -> str:
-    return str(await call((await device_node(client, device, "State/CurrentState")).read_value()))
+    """The press unit's FunctionalUnitState/CurrentState text."""
+    value = await call((await node_at(client, press_unit(device) + v.UNIT_CURRENT_STATE)).read_value())
+    return str(getattr(value, "Text", value))
 
 
 async def read_results(endpoint: str, device: str, cert: tuple[Path, Path]) -> dict[str, dict]:
-    """RunId -> {SupervisoryJobId, Status, SampleIds, Dispositions (parsed)} of every result
-    the device at `endpoint` holds."""
+    """RunId -> {SupervisoryJobId, Status (the Outcome), SampleIds, Dispositions (parsed)} of every
+    result the device at `endpoint` holds."""
     out: dict[str, dict] = {}
+    wanted = {"SupervisoryJobId": v.RESULT_JOB_ID, "Status": v.result_variable(v.ResultVar.OUTCOME.value),
+              "SampleIds": v.result_variable(v.ResultVar.SAMPLE_IDS.value), "Dispositions": v.RESULT_DISPOSITIONS}
+    from asyncua import ua
+
     async with connect(endpoint, cert) as client:
-        results = await device_node(client, device, "ProgramManager/Results")
-        for run in await call(results.get_children()):
+        results = await node_at(client, press_unit(device) + v.UNIT_RESULT_SET)
+        for run in await call(results.get_children(nodeclassmask=ua.NodeClass.Object)):
             run_id = (await call(run.read_browse_name())).Name
             values = {}
-            for kid in await call(run.get_children()):
-                name = (await call(kid.read_browse_name())).Name
-                if name in ("SupervisoryJobId", "Status", "SampleIds", "Dispositions"):
-                    values[name] = await call(kid.read_value())
+            for key, path in wanted.items():
+                values[key] = await call((await node_at(client, press_unit(device) + v.result_path(run_id) + path))
+                                         .read_value())
             values["SampleIds"] = list(values.get("SampleIds") or [])
             values["Dispositions"] = json.loads(values.get("Dispositions") or "{}")
             out[run_id] = values

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from plant.plantfile import PlantFile
 from tests.plant.plant_helpers import plant_config
 from tests.hil.proxy import free_port
+from tests.progress import scaled
 from twin.scenario import Scenario, parse_scenario
 
 # WIP recipe of 360 simulated s (load 150, ramp 20, hold 30, decompression 10, unload 150):
@@ -47,7 +48,7 @@ def scenario_data(n_cells: int = 6, endpoint: str | None = None, device: str = "
     if endpoint is not None:
         binding["endpoint"] = endpoint
     conn = {"security_policy": "None", "call_timeout_s": 2.0, "connect_timeout_s": 2.0,
-            "backoff_initial_s": 0.1, "backoff_max_s": 0.4, "give_up_s": 6.0, "poll_s": 0.05,
+            "backoff_initial_s": 0.1, "backoff_max_s": 0.4, "give_up_s": 6.0,
             "stall_timeouts": 2, **connection}
     return {
         "name": "hil_test",
@@ -98,7 +99,7 @@ async def run_with(hw_run: Any, out: Path, *watchers: Any) -> Any:
             task.cancel()
             raise
         return await task
-    return await asyncio.wait_for(go(), RUN_TIMEOUT_S)
+    return await asyncio.wait_for(go(), scaled(RUN_TIMEOUT_S))
 
 
 async def until(cond: Callable[[], Any], timeout_s: float, what: str, poll_s: float = 0.01) -> Any:
@@ -166,30 +167,63 @@ def active_job(dev: Any, tag: str, nth: int | None = None) -> Any:
     return run
 
 
-async def opcua_call(endpoint: str, device_name: str, method: str, *args: Any) -> Any:
-    """Call `device/method` as the operator over the insecure test endpoint."""
-    from tests.plant.plant_helpers import OPERATOR, call, connect, node
+LADS = None  # the LADS profile, loaded once
+
+
+def lads_profile() -> Any:
+    global LADS
+    if LADS is None:
+        from adapters.opcua.profiles import load_profile
+        LADS = load_profile(None)
+    return LADS
+
+
+def press_nodes() -> Any:
+    """The LADS profile's press section as paths (adapters.opcua.programs.ProgramNodes)."""
+    from adapters.opcua.programs import ProgramNodes
+    prof = lads_profile()
+    return ProgramNodes.of(prof, prof.press)
+
+
+async def _resolve(c: Any, paths: list[Any]) -> list[Any]:
+    """Node ids of Objects-relative vocabulary paths, resolved by namespace URI (independently of
+    the adapters' session code, with the same TranslateBrowsePaths request)."""
+    from asyncua import ua
+    from adapters.opcua.paths import NamespaceMap, translate
+
+    ns = NamespaceMap(await c.get_namespace_array())
+    got = await translate(c, ns, ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder)), paths)
+    for p, g in zip(paths, got):
+        assert not isinstance(g, ua.StatusCode), f"{p} does not resolve: {g}"
+    return got
+
+
+async def opcua_call(endpoint: str, obj: Any, method: Any, *args: Any) -> Any:
+    """Call the method at vocabulary path `method` on `obj` (both from Objects) as the operator
+    over the insecure test endpoint."""
+    from tests.plant.plant_helpers import OPERATOR, call, connect
 
     async with connect(endpoint, OPERATOR) as c:
-        parent = await node(c, device_name, method.rsplit("/", 1)[0])
-        return await call(parent.call_method(await node(c, device_name, method), *args))
+        oid, mid = await call(_resolve(c, [obj, method]))
+        return await call(c.get_node(oid).call_method(mid, *args))
 
 
-async def opcua_read(endpoint: str, device_name: str, paths: list[str]) -> list[Any]:
-    """Values of `device/path` for each path, read over OPC UA."""
-    from tests.plant.plant_helpers import OPERATOR, call, connect, node
+async def opcua_read(endpoint: str, paths: list[Any]) -> list[Any]:
+    """Values at vocabulary paths (from Objects), read over OPC UA."""
+    from tests.plant.plant_helpers import OPERATOR, call, connect
 
     async with connect(endpoint, OPERATOR) as c:
-        return [await call((await node(c, device_name, p)).read_value()) for p in paths]
+        ids = await call(_resolve(c, paths))
+        return [await call(c.get_node(n).read_value()) for n in ids]
 
 
 def press_session(endpoint: str, device_name: str = "WIP-1", session_cls: Any = None, **connection: Any) -> Any:
-    """An adapters.session.DeviceSession (or subclass) to a device, as the operator, no security."""
-    from adapters.session import DeviceSession
+    """An adapters.opcua.session.DeviceSession (or subclass) to a LADS device, as the operator, no security."""
+    from adapters import vocabulary as v
+    from adapters.opcua.session import DeviceSession
     from adapters.settings import Connection
     from tests.plant.plant_helpers import OPERATOR
 
     conn = Connection(**{"security_policy": "None", "call_timeout_s": 2.0, "connect_timeout_s": 2.0,
-                         "backoff_initial_s": 0.1, "backoff_max_s": 0.4, "give_up_s": 10.0, "poll_s": 0.05,
-                         **connection})
-    return (session_cls or DeviceSession)(device_name, endpoint, conn, OPERATOR, None)
+                         "backoff_initial_s": 0.1, "backoff_max_s": 0.4, "give_up_s": 10.0, **connection})
+    return (session_cls or DeviceSession)(device_name, endpoint, conn, OPERATOR, None, v.device_path(device_name))

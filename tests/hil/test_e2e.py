@@ -23,8 +23,9 @@ import pytest
 import yaml
 
 from tests.hil import e2e_helpers as h
+from tests.hil.hil_helpers import scaled
 
-pytestmark = [pytest.mark.timeout(400), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]  # a guard only: the waits scale with the load
 
 TIME_SCALE = 3600.0  # simulated s per wall s, for the plant and the twin alike
 CELLS = 30
@@ -36,6 +37,8 @@ def security(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Users, credentials and certificate directories shared by the tests (keys made once)."""
     sec = h.write_security(tmp_path_factory.mktemp("hil-e2e-security"))
     sec["reader_cert"] = h.run_async(h.reader_cert(sec["cert_dir"].parent / "reader-pki"))
+    from plant.pki import TrustList
+    TrustList(sec["cert_dir"]).ensure().add(sec["reader_cert"][0])  # the plant trusts the test's reader
     return sec
 
 
@@ -99,7 +102,7 @@ def test_dispositions_on_the_presses_match_the_summary(tmp_path: Path, security:
     h.wait_ports(server, [p_wip, p_uni])
 
     hil = _run_hil(tmp_path, scenario, plant, procs)
-    rc = hil.wait(h.HIL_DEADLINE_S)
+    rc = hil.wait(scaled(h.HIL_DEADLINE_S))
     assert rc == 0, f"twin hil exited {rc}:\n{hil.output()[-6000:]}"
     password = yaml.safe_load(security["credentials"].read_text())["password"]
     assert not any(password in a for a in hil.args), "credentials must never be on the command line"
@@ -178,13 +181,13 @@ async def _kill_when_running(wip_proc: h.Proc, hil: h.Proc, db: Path, port: int,
         assert time.monotonic() < end, "no WIP runs recorded in time"
         await asyncio.sleep(0.05)
     async with h.connect(_endpoint(port), cert) as client:
-        state = await h.device_node(client, "WIP-1", "State/CurrentState")
-        active = await h.device_node(client, "WIP-1", "ProgramManager/ActiveProgram/RunId")
+        state = await h.node_at(client, h.press_unit("WIP-1") + h.v.UNIT_CURRENT_STATE)
+        active = await h.node_at(client, h.press_unit("WIP-1") + h.v.active_program("DeviceProgramRunId"))
         while True:
             assert hil.alive(), f"twin hil ended before the kill:\n{hil.output()[-4000:]}"
             assert time.monotonic() < end, "WIP-1 never seen running"
             values = await h.call(client.read_values([state, active]))
-            if values[0] == "Running":
+            if getattr(values[0], "Text", values[0]) == "Running":
                 wall = time.time()
                 wip_proc.kill()
                 break
@@ -208,14 +211,14 @@ def test_press_killed_and_restarted_mid_run_loses_no_cell(tmp_path: Path, securi
     out = tmp_path / "out"
     t_kill, active_run = h.run_async(_kill_when_running(
         wip_server, hil, out.with_name(out.name + ".partial") / "trace.sqlite", p_wip, security["reader_cert"], min_runs=2,
-        deadline_s=h.HIL_DEADLINE_S), timeout_s=h.HIL_DEADLINE_S + 30)
+        deadline_s=scaled(h.HIL_DEADLINE_S)), timeout_s=scaled(h.HIL_DEADLINE_S) + 30)
     assert not wip_server.alive()
     time.sleep(1.0)  # down for a second, then back on the same port as a new server instance
     wip_again = h.serve(wip_plant, TIME_SCALE, tmp_path / "plant-wip-2.log", tmp_path)
     procs.append(wip_again)
     h.wait_ports(wip_again, [p_wip])
 
-    rc = hil.wait(h.HIL_DEADLINE_S)
+    rc = hil.wait(scaled(h.HIL_DEADLINE_S))
     assert rc in (0, 1), f"twin hil exited {rc}:\n{hil.output()[-6000:]}"
     summary = json.loads((out / "summary.json").read_text())
     hw = summary["hardware"]

@@ -18,7 +18,7 @@ runner = CliRunner()
 
 def _plant_file(tmp, port: int) -> str:
     """A plant file whose WIP-1 nobody serves (and a glovebox, never contacted)."""
-    data = {"name": "nobody-home", "time_scale": 720.0, "security": {"allow_insecure": True},
+    data = {"name": "nobody-home", "time_scale": 720.0, "security": {"demo": True, "allow_insecure": True},
             "devices": [{"name": "WIP-1", "kind": "wip", "port": port},
                         {"name": "Glovebox-1", "kind": "glovebox", "port": free_port()},
                         {"name": "UniPress-1", "kind": "automatic_uniaxial", "port": free_port()}]}

@@ -8,16 +8,20 @@ from collections import Counter
 
 import pytest
 
+from adapters import vocabulary as v
 from tests.hil.hil_helpers import (HardwareRun, cell_of_sample, cells, db_rows, device, opcua_call, opcua_read,
-                         results_of, run_with, scenario, summary, until)
+                                   results_of, run_with, scaled, scenario, summary, until)
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(900)  # a guard only: the waits inside scale with the load
+FAULTS, INJECT = v.device_path("WIP-1") + v.FAULTS, v.device_path("WIP-1") + v.INJECT_FAULT
 
 
 def test_happy_path_twin_and_device_agree(wip_plant, operator_env, tmp_path):
     dev = device(wip_plant)
     pf = wip_plant.running.plant
-    hw = HardwareRun(scenario(n_cells=6), pf)
+    # time-outs far beyond any answer on a loaded machine: this run must see none
+    hw = HardwareRun(scenario(n_cells=6, call_timeout_s=scaled(5.0), connect_timeout_s=scaled(5.0),
+                              give_up_s=scaled(30.0)), pf)
     out = tmp_path / "out"
     result = asyncio.run(run_with(hw, out))
     s = summary(out)
@@ -35,8 +39,9 @@ def test_happy_path_twin_and_device_agree(wip_plant, operator_env, tmp_path):
     assert sorted(r.job_id for r in mine) == sorted(r["job_id"] for r in hwr["runs"])
     assert len({r.job_id for r in mine}) == len(mine)
     endpoint = wip_plant.endpoints["WIP-1"]
+    unit = v.unit_path("WIP-1", v.Unit.PRESS_CHAMBER)
     texts = asyncio.run(asyncio.wait_for(opcua_read(
-        endpoint, "WIP-1", [f"ProgramManager/Results/{r.run_id}/Dispositions" for r in mine]), 30))
+        endpoint, [unit + v.result_path(r.run_id) + v.RESULT_DISPOSITIONS for r in mine]), 30))
     on_device = {(r.run_id, sid): d for r, text in zip(mine, texts) for sid, d in json.loads(text).items()}
     assert set(on_device) == {(r.run_id, sid) for r in mine for sid in r.samples}  # every pressed cell decided
     decisions = Counter(d["decision"] for d in on_device.values())
@@ -74,15 +79,12 @@ def test_reported_faults_quarantine_their_cycles(wip_plant, operator_env, tmp_pa
 
     async def go():
         await until(lambda: dev.active is None, 30, "WIP-1 idle")
-        await opcua_call(endpoint, "WIP-1", "Faults/InjectFault", "leak")  # armed for the first cycle
+        await opcua_call(endpoint, FAULTS, INJECT, "leak")  # armed for the first cycle
         # While the run goes: once the first cycle is over, arm a communication loss.
         await until(lambda: len(results_of(dev, hw.tag)) >= 1, 60, "the first cycle's result")
-        await opcua_call(endpoint, "WIP-1", "Faults/InjectFault", "comm_loss")
+        await opcua_call(endpoint, FAULTS, INJECT, "comm_loss")
 
-    try:
-        asyncio.run(run_with(hw, out, go()))
-    finally:
-        asyncio.run(asyncio.wait_for(opcua_call(endpoint, "WIP-1", "Faults/ClearFaults"), 30))
+    asyncio.run(run_with(hw, out, go()))
     s = summary(out)
     rows = cells(out)
     assert sorted(rows) == list(range(6)) and s["hardware"]["drained"] is True

@@ -96,7 +96,7 @@ def test_stalled_device_times_out_and_quarantines_its_cycle(wip_plant, operator_
 
 
 def test_reconnects_with_backoff_and_never_runs_a_cycle_twice(wip_plant, operator_env, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="adapters.session")
+    caplog.set_level(logging.INFO, logger="adapters.opcua.session")
     dev = device(wip_plant)
     out = tmp_path / "out"
     with TcpProxy(_port(wip_plant.endpoints["WIP-1"])) as proxy:

@@ -10,15 +10,16 @@ import uuid
 
 import pytest
 
-from adapters.opcua import press_result_problems, start_program, trace_problems, wait_result
-from tests.hil.hil_helpers import CYCLE_WALL_S, RECIPE, device, press_session, until
+from adapters.opcua import StartAttempt, press_result_problems, start_program, trace_problems, wait_result
+from adapters.opcua.results import plain, quality_problems
+from tests.hil.hil_helpers import RECIPE, device, scaled, press_nodes, press_session, until
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(900)  # a guard only: the waits inside scale with the load
 
 
 @pytest.fixture(scope="module")
 def real_result(wip_plant) -> tuple[dict, list[str]]:
-    """Every value under Results/<RunId>/ of one real two-cell WIP cycle, and its SampleIds."""
+    """Every field of the Result of one real two-cell WIP cycle (twin keys and units), and its SampleIds."""
     dev = device(wip_plant)
     tag = f"r-{uuid.uuid4().hex[:8]}"
     samples = [f"{tag}-c0", f"{tag}-c1"]
@@ -27,21 +28,24 @@ def real_result(wip_plant) -> tuple[dict, list[str]]:
         await until(lambda: dev.active is None, 30, "WIP-1 idle")
         session = press_session(wip_plant.endpoints["WIP-1"])
         try:
-            run_id, instance = await start_program(session, "PressCycle", json.dumps(RECIPE), f"{tag}-press-1",
-                                                   samples, time.monotonic() + 10, 0.05)
-            return await wait_result(session, run_id, instance, CYCLE_WALL_S, time.monotonic() + 30, 0.05)
+            nodes = press_nodes()
+            run_id, instance = await start_program(session, nodes, "PressCycle", RECIPE, StartAttempt(f"{tag}-press-1"),
+                                                   samples, time.monotonic() + scaled(30), 0.05)
+            readings = await wait_result(session, nodes, run_id, instance, time.monotonic() + scaled(60), 0.5)
+            assert quality_problems(readings, ("sample_ids", "cell_pressure_mpa", "cell_pressure_cv")) == []
+            return plain(readings, nodes.section)
         finally:
             await session.close()
 
-    return asyncio.run(asyncio.wait_for(go(), 60)), samples
+    return asyncio.run(asyncio.wait_for(go(), scaled(120))), samples
 
 
 def _trace(values: dict) -> dict:
-    return json.loads(values["Trace"])
+    return json.loads(values["trace"])
 
 
 def _with_trace(values: dict, trace: dict) -> dict:
-    return {**values, "Trace": json.dumps(trace)}
+    return {**values, "trace": json.dumps(trace)}
 
 
 def _cut(trace: dict, keep) -> dict:
@@ -70,31 +74,31 @@ def pressure_sample_missing(values, samples):
 
 
 def nan_cell_pressure(values, samples):
-    return {**values, "CellPressures_MPa": [float("nan")] + list(values["CellPressures_MPa"][1:])}
+    return {**values, "cell_pressure_mpa": [float("nan")] + list(values["cell_pressure_mpa"][1:])}
 
 
 def wrong_sample_ids(values, samples):
-    return {**values, "SampleIds": list(reversed(values["SampleIds"]))}
+    return {**values, "sample_ids": list(reversed(values["sample_ids"]))}
 
 
 def foreign_sample_id(values, samples):
-    return {**values, "SampleIds": [values["SampleIds"][0], "someone-else-c9"]}
+    return {**values, "sample_ids": [values["sample_ids"][0], "someone-else-c9"]}
 
 
 def one_cell_pressure_missing(values, samples):
-    return {**values, "CellPressureCV": list(values["CellPressureCV"][:1])}
+    return {**values, "cell_pressure_cv": list(values["cell_pressure_cv"][:1])}
 
 
 def trace_missing(values, samples):
-    return {k: v for k, v in values.items() if k != "Trace"}
+    return {k: v for k, v in values.items() if k != "trace"}
 
 
 def not_completed(values, samples):
-    return {**values, "Status": "Aborted"}
+    return {**values, "_status": "Aborted"}
 
 
 def fault_listed(values, samples):
-    return {**values, "Faults": ["heater"]}
+    return {**values, "faults": ["heater"]}
 
 
 DOCTORED = {
@@ -113,11 +117,11 @@ DOCTORED = {
 
 def test_untouched_real_result_has_no_problem(real_result):
     values, samples = real_result
-    assert values["Status"] == "Completed" and list(values["SampleIds"]) == samples
+    assert values["_status"] == "Completed" and list(values["sample_ids"]) == samples
     trace = _trace(values)
     assert len(trace["t_s"]) > 20 and trace["phase"][-1] == 5
     assert press_result_problems(values, samples) == []
-    assert trace_problems(values["Trace"]) == []
+    assert trace_problems(values["trace"]) == []
 
 
 @pytest.mark.parametrize("doctor", list(DOCTORED), ids=lambda f: f.__name__)
@@ -129,7 +133,7 @@ def test_doctored_result_is_caught(real_result, doctor):
     assert any(DOCTORED[doctor] in p for p in problems), problems
     assert values == original  # the fixture's result is left as read
     if doctor in (gap_in_the_middle, truncated_before_unloading, pressure_sample_missing):
-        assert any(DOCTORED[doctor] in p for p in trace_problems(bad["Trace"]))
+        assert any(DOCTORED[doctor] in p for p in trace_problems(bad["trace"]))
 
 
 def test_trace_checks_on_edge_cases(real_result):

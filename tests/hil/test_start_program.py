@@ -4,18 +4,17 @@ given up (CycleLost) instead of being started again."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 
 import pytest
 
-from adapters.opcua import CycleLost, start_program, wait_result
-from adapters.session import DeviceSession, LinkLost
-from tests.hil.hil_helpers import CYCLE_WALL_S, RECIPE, device, hil_plant, press_session, until
+from adapters.opcua import CycleLost, DeviceSession, LinkLost, StartAttempt, start_program, wait_result
+from adapters.opcua.results import plain
+from tests.hil.hil_helpers import RECIPE, device, scaled, hil_plant, press_nodes, press_session, until
 from plant.serve import PlantThread
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(900)  # a guard only: the waits inside scale with the load
 
 
 class LosesFirstStartAnswer(DeviceSession):
@@ -26,13 +25,13 @@ class LosesFirstStartAnswer(DeviceSession):
     starts_sent = 0
     lost_run_id = None
 
-    async def method(self, path, *args, retry=True):
-        is_start = path.endswith("/StartProgram")
-        result = await super().method(path, *args, retry=retry)
+    async def method(self, obj, method, *args, retry=True):
+        is_start = method[-1].name == "StartProgram"
+        result = await super().method(obj, method, *args, retry=retry)
         if is_start:
             self.starts_sent += 1
             if self.lost_run_id is None:
-                self.lost_run_id = str(result)
+                self.lost_run_id = str(result[0])
                 if self.on_lost is not None:
                     await self.on_lost()
                 raise LinkLost("the answer to StartProgram was lost on the wire")
@@ -53,21 +52,23 @@ def test_lost_answer_is_reconciled_by_job_id(wip_plant):
         before = dev.run_count
         session = press_session(wip_plant.endpoints["WIP-1"], session_cls=LosesFirstStartAnswer)
         try:
-            run_id, instance = await start_program(session, "PressCycle", json.dumps(RECIPE), job, samples,
-                                                   time.monotonic() + 10, 0.05)
+            nodes = press_nodes()
+            run_id, instance = await start_program(session, nodes, "PressCycle", RECIPE, StartAttempt(job), samples,
+                                                   time.monotonic() + scaled(30), 0.05)
             started = dev.run_count - before
-            values = await wait_result(session, run_id, instance, CYCLE_WALL_S, time.monotonic() + 30, 0.05)
+            values = plain(await wait_result(session, nodes, run_id, instance, time.monotonic() + scaled(60), 0.5),
+                           nodes.section)
         finally:
             await session.close()
         return session, run_id, instance, started, values
 
-    session, run_id, instance, started, values = asyncio.run(asyncio.wait_for(go(), 60))
+    session, run_id, instance, started, values = asyncio.run(asyncio.wait_for(go(), scaled(120)))
     assert session.lost_run_id is not None and session.starts_sent == 2  # the repeat went out...
     assert started == 1  # ...and started nothing: one program on the device
     assert run_id == session.lost_run_id == dev.runs_by_job[job]  # the RunId the device created
     assert instance == session.instance
     assert [r.run_id for r in dev.results.values() if r.job_id == job] == [run_id]
-    assert values["SupervisoryJobId"] == job and list(values["SampleIds"]) == samples
+    assert values["_job"] == job and list(values["sample_ids"]) == samples
     assert session.log.restarts == 0
 
 
@@ -85,15 +86,15 @@ def test_restart_in_between_loses_the_cycle_instead_of_starting_again(shared_dir
         session.on_lost = restart
         try:
             with pytest.raises(CycleLost, match="restarted"):
-                await start_program(session, "PressCycle", json.dumps(RECIPE), job, samples,
-                                    time.monotonic() + 10, 0.05)
+                await start_program(session, press_nodes(), "PressCycle", RECIPE, StartAttempt(job), samples,
+                                    time.monotonic() + scaled(30), 0.05)
         finally:
             await session.close()
         return session
 
     try:
         old = device(plants[0])
-        session = asyncio.run(asyncio.wait_for(go(), 60))
+        session = asyncio.run(asyncio.wait_for(go(), scaled(120)))
         new = device(plants[1])
     finally:
         for p in plants:

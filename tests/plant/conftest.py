@@ -6,14 +6,14 @@ from typing import Any
 import pytest
 
 from plant.serve import PlantThread
-from tests.plant.plant_helpers import plant_config
+from tests.plant.plant_helpers import PLANT_START_TIMEOUT_S, plant_config
 
 
 @pytest.fixture(scope="session")
 def plant(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The shared test plant (started once per session)."""
     tmp = tmp_path_factory.mktemp("plant")
-    with PlantThread(plant_config(tmp)) as p:
+    with PlantThread(plant_config(tmp), start_timeout_s=PLANT_START_TIMEOUT_S) as p:
         yield p
 
 

@@ -9,52 +9,54 @@ import pytest
 from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyAes256Sha256RsaPss, SecurityPolicyBasic256Sha256
 
+from adapters import vocabulary as v
+
 from plant.plantfile import load_plant_file
 from plant.security import ensure_certificate
 from plant.serve import PlantThread
-from tests.plant.plant_helpers import (OPERATOR, WIP_RECIPE, call, connect, node, plant_config, run, start,
-                           wait_idle, wait_result)
+from tests.plant.plant_helpers import (OPERATOR, PLANT_START_TIMEOUT_S, WIP_RECIPE, call, connect, item_state,
+                                       method, node, plant_config, run, start, unit_state, wait_idle, wait_result,
+                                       wait_state)
 
 pytestmark = pytest.mark.timeout(120)
 
 
 async def _inject(c, device: str, kind: str) -> None:
-    faults = await node(c, device, "Faults")
-    await call(faults.call_method(await node(c, device, "Faults/InjectFault"), kind))
+    await method(c, device, v.INJECT_FAULT, kind, on_unit=False)
 
 
-@pytest.mark.parametrize("kind,state", [("leak", "Fault"), ("overpressure", "Fault"),
-                                        ("heater", "Fault"), ("comm_loss", "Offline")])
-def test_press_fault_visible_in_state_and_result(plant, kind, state):
+@pytest.mark.parametrize("kind,item", [("leak", None), ("overpressure", None), ("heater", None),
+                                       ("comm_loss", "NotAvailable")])
+def test_press_fault_visible_in_states_and_result_until_clear(plant, kind, item):
     async def go():
         async with connect(plant.endpoints["WIP-1"], OPERATOR) as c:
             await wait_idle(c, "WIP-1")
             await _inject(c, "WIP-1", kind)
-            active = await node(c, "WIP-1", "Faults/Active")
+            active = await node(c, "WIP-1", v.ACTIVE_FAULTS, on_unit=False)
             assert kind in await call(active.read_value())
-            cs = await node(c, "WIP-1", "State/CurrentState")
+            cs = await node(c, "WIP-1", v.ITEM_STATE, on_unit=False)
             seen = []
 
             class H:
                 def datachange_notification(self, n, val, data):
-                    seen.append(val)
+                    seen.append(val.Text)
 
             sub = await call(c.create_subscription(20, H()))
-            await call(sub.subscribe_data_change(cs, queuesize=1000))
+            await call(sub.subscribe_data_change(cs, queuesize=1000, sampling_interval=0))
             recipe = dict(WIP_RECIPE, hold_s=600.0)
             rid = await start(c, "WIP-1", "PressCycle", recipe, f"job-fault-{kind}", ["f1"])
             res = await wait_result(c, "WIP-1", rid)
             await asyncio.sleep(0.2)
             await call(sub.delete())
-            assert res["Status"] == "Fault"
+            assert res["Outcome"] == "Fault"
             assert kind in res["Faults"]
-            assert state in seen
-            assert await call(cs.read_value()) == "Fault"
+            assert "Executing" in seen and (item is None or item in seen)
+            assert await unit_state(c, "WIP-1") == "Aborted"
+            assert await item_state(c, "WIP-1") == "OutOfService"
             assert kind in await call(active.read_value())
-            faults = await node(c, "WIP-1", "Faults")
-            await call(faults.call_method(await node(c, "WIP-1", "Faults/ClearFaults")))
-            await asyncio.sleep(0.2)
-            assert await call(cs.read_value()) == "Idle"
+            await method(c, "WIP-1", v.UNIT_CLEAR)
+            await wait_state(c, "WIP-1", ("Stopped",))
+            assert await item_state(c, "WIP-1") == "NotExecuting"
             assert await call(active.read_value()) == []
     run(go())
 
@@ -72,23 +74,22 @@ def test_glovebox_leak_excursion_visible_and_recorded(plant):
     async def go():
         async with connect(plant.endpoints["Glovebox-1"], OPERATOR) as c:
             t0 = datetime.now(timezone.utc)
-            rid = await start(c, "Glovebox-1", "AntechamberTransfer", "", "job-gb-1", ["c1", "c2"])
+            rid = await start(c, "Glovebox-1", "AntechamberTransfer", {}, "job-gb-1", ["c1", "c2"])
             res = await wait_result(c, "Glovebox-1", rid)
-            assert res["Status"] in ("Completed", "Fault") and res["MaxO2_ppm"] > 0
+            assert res["Outcome"] in ("Completed", "Fault") and res["MaxO2_ppm"] > 0
+            await wait_idle(c, "Glovebox-1")
             await _inject(c, "Glovebox-1", "leak")
-            active = await node(c, "Glovebox-1", "Faults/Active")
+            active = await node(c, "Glovebox-1", v.ACTIVE_FAULTS, on_unit=False)
             for _ in range(100):
-                if any(a.startswith("excursion:") for a in await call(active.read_value())):
+                if any(a.startswith(v.EXCURSION_PREFIX) for a in await call(active.read_value())):
                     break
                 await asyncio.sleep(0.1)
-            assert any(a.startswith("excursion:") for a in await call(active.read_value()))
-            assert await call((await node(c, "Glovebox-1", "State/CurrentState")).read_value()) == "Fault"
-            exc = json.loads(await call((await node(c, "Glovebox-1", "Atmosphere/Excursions")).read_value()))
+            assert any(a.startswith(v.EXCURSION_PREFIX) for a in await call(active.read_value()))
+            assert await item_state(c, "Glovebox-1") == "OutOfService"
+            exc = json.loads(await call((await node(c, "Glovebox-1", v.UNIT_EXCURSIONS)).read_value()))
             assert exc and exc[0]["peak_ppm"] > exc[0]["limit_ppm"]
-            atm = await node(c, "Glovebox-1", "Atmosphere")
-            o2, h2o, flag = await call(atm.call_method(
-                await node(c, "Glovebox-1", "Atmosphere/MaxBetween"), t0,
-                datetime.now(timezone.utc) + timedelta(seconds=1)))
+            o2, h2o, flag = await method(c, "Glovebox-1", v.UNIT_MAX_BETWEEN, t0,
+                                         datetime.now(timezone.utc) + timedelta(seconds=1))
             assert flag is True and max(o2 / 1.0, h2o / 0.5) > 1.0
     run(go())
 
@@ -99,14 +100,18 @@ def test_profilometer_measures_samples(plant):
             await wait_idle(c, "Profilometer-1")
             true = {"foil-1": {"sq_um": 0.3, "sdq": 0.12, "pv_um": 2.0, "waviness_um": 0.8,
                                "waviness_mm": 2.5}}
-            rid = await start(c, "Profilometer-1", "MeasureCollector", {"true": true}, "job-prf",
-                              ["foil-1", "foil-2"])
+            rid = await start(c, "Profilometer-1", "MeasureCollector", [(v.TRUE_SURFACES_KEY, json.dumps(true))],
+                              "job-prf", ["foil-1", "foil-2"])
             res = await wait_result(c, "Profilometer-1", rid)
-            assert res["Status"] == "Completed"
+            assert res["Outcome"] == "Completed"
             assert res["SampleIds"] == ["foil-1", "foil-2"]
             assert len(res["Sq_um"]) == 2 and res["Sq_um"][0] == pytest.approx(0.3, rel=0.2)
-            last = await call((await node(c, "Profilometer-1", "Measurement/Sq_um")).read_value())
+            assert res["WavinessWavelength_mm"][0] == pytest.approx(2.5, rel=0.2)
+            last = await call((await node(c, "Profilometer-1", v.function_path("Sq") + (v.SENSOR_VALUE,))).read_value())
             assert last == pytest.approx(res["Sq_um"][1])
+            with pytest.raises(ua.UaStatusCodeError) as err:
+                await start(c, "Profilometer-1", "MeasureCollector", {}, "job-prf-empty", [])
+            assert err.value.code == ua.StatusCodes.BadInvalidArgument
     run(go())
 
 
@@ -133,7 +138,7 @@ def secure_plant(tmp_path_factory):
     pf = plant_config(tmp, test_endpoints=False, devices=[{"name": "CIP-1", "kind": "cip", "port": 0}])
     pf = pf.model_copy(update={"security": pf.security.model_copy(
         update={"allow_insecure": False, "trusted_clients_dir": trusted})})
-    with PlantThread(pf) as p:
+    with PlantThread(pf, start_timeout_s=PLANT_START_TIMEOUT_S) as p:
         yield p, (client_cert, client_key, "urn:twin:test:client"), (other_cert, other_key,
                                                                       "urn:twin:test:other")
 
@@ -159,11 +164,10 @@ def test_secure_endpoint_with_client_certificate(secure_plant, policy):
             rid = await start(c, "CIP-1", "PressCycle", dict(WIP_RECIPE, temperature_c=22.0, hold_s=10.0),
                               f"job-sec-{policy.__name__}", ["s"])
             res = await wait_result(c, "CIP-1", rid)
-            assert res["Status"] == "Completed"
-            assert (await call((await node(c, "CIP-1", "Faults")).get_children()))  # no InjectFault here
-            names = [(await call(ch.read_browse_name())).Name
-                     for ch in await call((await node(c, "CIP-1", "Faults")).get_children())]
-            assert "InjectFault" not in names
+            assert res["Outcome"] == "Completed" and res["User"] == OPERATOR[0]
+            faults = await node(c, "CIP-1", v.FAULTS, on_unit=False)
+            names = [(await call(ch.read_browse_name())).Name for ch in await call(faults.get_children())]
+            assert "Active" in names and "InjectFault" not in names  # no fault injection in production
         finally:
             await call(c.disconnect())
     run(go())

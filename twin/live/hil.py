@@ -26,9 +26,19 @@ PUBLISH_MS = 100  # requested publishing interval of the watch subscription
 WATCHDOG_S = 5.0  # asyncua's keep-alive interval (and time-out) of the watch session
 QUEUE_SIZE = 50  # values the server keeps per item between two publishes
 MAX_SAMPLES = 4000  # per quantity of one cycle
-QUANTITIES = {"PressChamber/Pressure/CurrentValue": "pressure_mpa",
-              "PressChamber/Temperature/CurrentValue": "temperature_c",
-              "State/CurrentState": "state", "Faults/Active": "faults"}
+QUANTITIES = ("pressure_mpa", "temperature_c", "state", "faults")
+
+
+def _quantity_paths(device: str) -> dict[str, Any]:
+    """Quantity -> vocabulary path (from Objects) of what the watch subscribes on a LADS device."""
+    from adapters import vocabulary as v
+
+    press = v.unit_path(device, v.Unit.PRESS_CHAMBER)
+    return {"pressure_mpa": press + v.function_path(v.Function.PRESSURE.value) + (v.CURRENT_VALUE,),
+            "temperature_c": press + v.function_path(v.Function.TEMPERATURE.value) + (v.CURRENT_VALUE,),
+            "state": press + v.UNIT_CURRENT_STATE, "faults": v.device_path(device) + v.ACTIVE_FAULTS}
+
+
 TRACE_KEYS = {"pressure_mpa": ("p_t_s", "p_mpa"), "temperature_c": ("temp_t_s", "temp_c")}
 
 
@@ -54,7 +64,7 @@ class _Handler:
         if quantity == "faults":
             observe.emit("fault", device=self.device, faults=[str(f) for f in (val or []) if f], source_ts=source_ts)
         elif quantity == "state":
-            observe.emit("state", device=self.device, state=str(val), source_ts=source_ts)
+            observe.emit("state", device=self.device, state=str(getattr(val, "Text", val)), source_ts=source_ts)
         else:
             observe.emit("sample", device=self.device, quantity=quantity, value=float(val), source_ts=source_ts)
 
@@ -224,7 +234,9 @@ class HilWatch:
 
     async def _watch(self, station: str, session: Any) -> None:
         """Keep a subscription on one device, re-made after the link comes back."""
-        from adapters.session import NAMESPACE
+        from asyncua import ua
+
+        from adapters.opcua.paths import NamespaceMap, translate
 
         device = session.device
         while True:
@@ -232,17 +244,16 @@ class HilWatch:
             try:
                 client = await self._connect(session)
                 self.clients.append(client)
-                idx = await client.get_namespace_index(NAMESPACE)
+                ns = NamespaceMap(await client.get_namespace_array())
+                paths = _quantity_paths(device)
+                found = await translate(client, ns, ua.NodeId(ua.Int32(ua.ObjectIds.ObjectsFolder)), list(paths.values()))
                 names: dict[Any, str] = {}
                 nodes = []
-                for path, quantity in QUANTITIES.items():
-                    try:
-                        node = await client.nodes.objects.get_child(
-                            [f"{idx}:{device}"] + [f"{idx}:{p}" for p in path.split("/")])
-                    except Exception:  # noqa: BLE001 - not every device has every node (no pressure on a glovebox)
+                for quantity, nid in zip(paths, found):
+                    if isinstance(nid, ua.StatusCode):  # not every device has every node (no pressure on a glovebox)
                         continue
-                    names[node.nodeid] = quantity
-                    nodes.append(node)
+                    names[nid] = quantity
+                    nodes.append(client.get_node(nid))
                 sub = await client.create_subscription(PUBLISH_MS, _Handler(device, names))
                 await sub.subscribe_data_change(nodes, queuesize=QUEUE_SIZE)  # no change lost between publishes
                 while True:  # the subscription works by itself; check the link now and then
