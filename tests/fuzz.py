@@ -44,7 +44,16 @@ SCENARIOS = REPO / "scenarios"
 SHIPPED = sorted(p for p in SCENARIOS.glob("*.yaml"))
 
 CPU_LIMIT_S = 20.0  # per case; a shrunk valid case needs 1-3 s of CPU
-MEMORY_LIMIT_BYTES = 3 * 1024**3
+MEMORY_LIMIT_BYTES = 3 * 1024**3  # address space a case may add to what the forking process already maps
+
+
+def _mapped_bytes() -> int:
+    """Virtual memory this process maps now (a forked child starts with all of it: a test
+    process late in a suite maps gigabytes of thread stacks and arenas it never touches)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
 OUTCOMES = ("valid", "invalid_path", "invalid_nopath", "traceback", "timeout")
 
 BAD_NUMBERS: list[Any] = [math.inf, -math.inf, math.nan, -1, 0, 1e9, 1e300, 1e-300, 2**64, -(2**63), 0.5, 1e18]
@@ -273,7 +282,8 @@ def run_case(case: Case, root: Path, i: int, cpu_limit_s: float = CPU_LIMIT_S,
         try:
             limit = int(math.ceil(cpu_limit_s))
             resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 2))
-            resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+            memory = _mapped_bytes() + MEMORY_LIMIT_BYTES
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
             fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, 1)
