@@ -58,7 +58,7 @@ def scenario_data(n_cells: int = 6, endpoint: str | None = None, device: str = "
                         "waviness_um": _fixed(1.0), "waviness_mm": _fixed(5.0)}},
         "stations": {
             "press": {"kind": "batch", "batch": {"capacity_cells": batch, "min_cells": 1, "timeout_h": 0.1},
-                      "press": {"spec": "wip", "recipe": RECIPE}, "next": "inspection"},
+                      "press": {"spec": "wip", "recipe": dict(RECIPE)}, "next": "inspection"},
             "inspection": {"kind": "inspect", "process_time_h": _fixed(0.005),
                            "fixed": {"p_accept": p[0], "p_rework": p[1], "p_reject": p[2]},
                            "on_accept": "sink", "on_rework": "press", "on_reject": "scrap"},
