@@ -261,11 +261,15 @@ def series_mser_h(series: Sequence[Sequence[float]], duration_h: float, start_h:
     """MSER-5 truncation (hours after `start_h`) of the replications' mean WIP series."""
     if not series:
         return 0.0
+    return mser(_window(series, duration_h, start_h)) * (duration_h / SERIES)
+
+
+def _window(series: Sequence[Sequence[float]], duration_h: float, start_h: float) -> np.ndarray:
+    """The replications' mean WIP series from `start_h` on (SERIES bins over `duration_h`)."""
     n = min(len(x) for x in series)
     y = np.mean([np.asarray(x[:n], dtype=float) for x in series], axis=0)
-    width = duration_h / SERIES
-    first = min(n, int(math.ceil(start_h / width - 1e-9)))
-    return mser(y[first:]) * width
+    first = min(n, int(math.ceil(start_h / (duration_h / SERIES) - 1e-9)))
+    return y[first:]
 
 
 def start_bias(series: Sequence[Sequence[float]], duration_h: float, start_h: float) -> float:
@@ -273,11 +277,7 @@ def start_bias(series: Sequence[Sequence[float]], duration_h: float, start_h: fl
     how far the start of the window sits from the level the run reports."""
     if not series:
         return 0.0
-    n = min(len(x) for x in series)
-    y = np.mean([np.asarray(x[:n], dtype=float) for x in series], axis=0)
-    width = duration_h / SERIES
-    first = min(n, int(math.ceil(start_h / width - 1e-9)))
-    window = y[first:]
+    window = _window(series, duration_h, start_h)
     skip = max(1, int(round(START_SHARE * len(window))))
     if len(window) <= skip:
         return 0.0
