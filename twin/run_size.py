@@ -21,6 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_EVENTS = 2e9
 MAX_SERVERS_TOTAL = 100_000  # SimPy processes built before the first event
 EVENTS_PER_VISIT = 6.0
+# a replication's fixed cost (building the line and its streams, committing its records) in
+# event-equivalents: about 10 ms of CPU, what 1e4-1e5 events cost; 1e6 short replications take hours
+EVENTS_PER_REPLICATION = 2e4
 REWORK_FACTOR = 3.0
 LONG_DURATION_H = 1e5  # 11 years: beyond it the duration is what makes a run too big  # a rework loop may send a cell through part of the line again
 
@@ -53,7 +56,7 @@ def estimate(s: "Scenario") -> dict[str, float]:
         if res.leak_mtbf_h:
             events += 4.0 * run.duration_h / res.leak_mtbf_h
     return {"cells_per_replication": cells, "events_per_replication": events,
-            "events": events * run.replications}
+            "events": (events + EVENTS_PER_REPLICATION) * run.replications}
 
 
 def problems(s: "Scenario") -> Iterator[tuple[str, str]]:
@@ -71,7 +74,7 @@ def problems(s: "Scenario") -> Iterator[tuple[str, str]]:
         why = (f"about {est['events']:.3g} simulation events ({per:.3g} cells per replication x "
                f"{s.run.replications} replication(s)) exceed {MAX_EVENTS:.0e}, hours of CPU or more. "
                "Shorten the run, or set run.allow_long_run to true")
-        if s.run.replications > 1 and est["events_per_replication"] <= MAX_EVENTS:
+        if s.run.replications > 1 and est["events_per_replication"] + EVENTS_PER_REPLICATION <= MAX_EVENTS:
             yield "run.replications", why
         elif s.run.duration_h > LONG_DURATION_H:
             yield "run.duration_h", why
