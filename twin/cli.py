@@ -404,7 +404,9 @@ def _sweep_table(result) -> Table:
         for k in shown:
             r = by[(p, k)]
             text = format_estimate(r["mean"], r["ci95"])
-            cells.append(text if p == 0 else f"{text}\nΔ {format_estimate(r['diff_mean'], r['diff_ci95'])}")
+            text = text if p == 0 else f"{text}\nΔ {format_estimate(r['diff_mean'], r['diff_ci95'])}"
+            sd = r.get("sd_parameter")  # with --param-draws
+            cells.append(text if sd is None or sd != sd else f"{text}\nparam sd {format_estimate(sd)}")
         table.add_row(str(p), result.grid.label(p), *cells)
     return table
 
