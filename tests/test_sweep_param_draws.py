@@ -84,6 +84,12 @@ def test_sweep_param_draws_add_parameter_and_simulation_spread_per_point_and_kpi
     assert blocks[0]["parameters"] == blocks[1]["parameters"]  # the same draws at every point
     assert "parameter_uncertainty" not in json.loads((plain / "sweep.json").read_text())
     assert not math.isnan(rows[0]["mean"])
+    # --resume keeps the draws' replications too (points.sqlite): 2 points x 2 replications x (1 + 3)
+    res = cli("sweep", str(scenario), *GRID, "--param-draws", "3", "--out", str(drawn), "--resume", "--json")
+    assert res.exit_code == 0, res.output
+    again = json.loads(res.stdout)
+    assert again["meta"]["reused"] == 16
+    assert [r["sd_parameter"] for r in again["rows"]] == [r["sd_parameter"] for r in rows]
 
 
 def test_sweep_param_draws_need_a_calibrated_file(tmp_path):
