@@ -337,6 +337,8 @@ def test_the_readme_calibration_workflow_runs_as_written(tmp_path):
     summary = json.loads((tmp_path / "out" / "calibrated" / "summary.json").read_text())
     assert summary["parameter_uncertainty"]["draws"] == 4
     assert "Parameter uncertainty" in (tmp_path / "out" / "calibrated" / "report.html").read_text()
+    sweep = json.loads((tmp_path / "out" / "sweep_calibrated" / "sweep.json").read_text())
+    assert [b["draws"] for b in sweep["parameter_uncertainty"]] == [4, 4]
     assert paramfile.load(tmp_path / "out" / "calib" / "params.yaml").not_identified  # the tip radius
 
 

@@ -404,7 +404,9 @@ def _sweep_table(result) -> Table:
         for k in shown:
             r = by[(p, k)]
             text = format_estimate(r["mean"], r["ci95"])
-            cells.append(text if p == 0 else f"{text}\nΔ {format_estimate(r['diff_mean'], r['diff_ci95'])}")
+            text = text if p == 0 else f"{text}\nΔ {format_estimate(r['diff_mean'], r['diff_ci95'])}"
+            sd = r.get("sd_parameter")  # with --param-draws
+            cells.append(text if sd is None or sd != sd else f"{text}\nparam sd {format_estimate(sd)}")
         table.add_row(str(p), result.grid.label(p), *cells)
     return table
 
@@ -425,8 +427,13 @@ def sweep(
     force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
     resume: bool = typer.Option(False, "--resume", help="reuse the replications an interrupted or finished "
                                                         "sweep in --out kept (points.sqlite)"),
+    param_draws: Optional[int] = typer.Option(None, "--param-draws", min=2,
+                                              help="also run every point for N parameter sets drawn from the "
+                                                   "scenario's calibrated file (quality.params)"),
 ):
     """Run a grid of scenario variants with common random numbers; one results table."""
+    from twin.calibration.propagate import NoCalibration
+    from twin.cli_calibration import refuse_param_draws
     from twin.experiment import executor_for
     from twin.scenario import ScenarioError, load_scenario_data
     from twin.studies.sweep import parse_setting, run_sweep, total_runs
@@ -448,14 +455,18 @@ def sweep(
     refuse_existing(out_dir, force or resume)
     try:
         with interrupted_exits(), executor_for(workers, scheduler) as executor, \
-                progress(f"sweep {scenario.name}", total_runs(data, parsed, replications)) as step:
+                progress(f"sweep {scenario.name}", total_runs(data, parsed, replications, param_draws)) as step:
             result = run_sweep(data, parsed, str(scenario), replications, seed, executor, target,
                                max_replications, out_dir, on_result=lambda p, r: step(f"point {p} replication {r}"),
-                               base_dir=scenario.resolve().parent, overwrite=True, resume=resume)
+                               base_dir=scenario.resolve().parent, overwrite=True, resume=resume,
+                               param_draws=param_draws,
+                               on_draw=lambda p, d, r: step(f"point {p} draw {d} replication {r}"))
     except typer.Exit:  # Ctrl-C's exit 130 (click's Exit is a RuntimeError)
         raise
     except ScenarioError as exc:
         _scenario_error(exc)
+    except NoCalibration as exc:
+        refuse_param_draws(exc)
     except (OSError, RuntimeError, TimeoutError) as exc:
         err.print(f"[bold red]cannot run the sweep[/]: {exc}")
         raise typer.Exit(EXIT_INVALID)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, NoReturn, Optional
 
 import typer
 from rich.table import Table
@@ -153,14 +153,22 @@ def check_model(
     raise typer.Exit(EXIT_OK)
 
 
+def refuse_param_draws(exc: Exception) -> NoReturn:
+    """`--param-draws` without a calibrated parameter file (`twin run`, `twin sweep`): exit 2."""
+    err.print(f"[bold red]invalid option[/] --param-draws: {exc}")
+    raise typer.Exit(EXIT_INVALID)
+
+
 def param_draws_step(scenario: Any, draws: Optional[int]) -> Callable[[Any, Any], None] | None:
     """`twin run --param-draws N`: checked before the run; after it, the parameter-uncertainty block."""
+    from twin.calibration.propagate import NoCalibration, require_calibration
+
     if not draws:
         return None
-    if scenario.resolved.calibration is None:
-        err.print("[bold red]invalid option[/] --param-draws: the scenario has no calibrated parameter file "
-                  "(quality.params)")
-        raise typer.Exit(EXIT_INVALID)
+    try:
+        require_calibration(scenario)
+    except NoCalibration as exc:
+        refuse_param_draws(exc)
 
     def after(result: Any, executor: Any = None) -> None:
         from twin.calibration.propagate import add_to_run

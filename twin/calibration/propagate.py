@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -23,12 +23,22 @@ KPIS = ("throughput_per_h", "first_pass_yield", "final_yield", "cost_per_good_ce
         "mean_wip")
 
 
-def draw_scenarios(scenario: Any, draws: int, seed: int) -> tuple[list[Any], list[dict[str, float]]]:
-    """Copies of the scenario with the interface parameters of each draw."""
+class NoCalibration(ValueError):
+    """`--param-draws` on a scenario without a calibrated parameter file."""
+
+
+def require_calibration(scenario: Any, where: str = "") -> Any:
+    """The scenario's parameter file; NoCalibration (naming `where`, e.g. a sweep point) without one.
+    The one check behind `twin run --param-draws` and `twin sweep --param-draws`."""
     pf = scenario.resolved.calibration
     if pf is None:
-        raise ValueError("--param-draws needs a calibrated parameter file: set quality.params in the scenario")
-    sets = pf.draws(draws, seed)
+        raise NoCalibration("the scenario has no calibrated parameter file (quality.params)" + where)
+    return pf
+
+
+def draw_scenarios(scenario: Any, draws: int, seed: int) -> tuple[list[Any], list[dict[str, float]]]:
+    """Copies of the scenario with the interface parameters of each draw."""
+    sets = require_calibration(scenario).draws(draws, seed)
     base = scenario.resolved.interface_params
     out = []
     for values in sets:
@@ -62,29 +72,30 @@ def decompose(table: np.ndarray) -> dict[str, Any]:
 
 
 def parameter_uncertainty(scenario: Any, summary: dict[str, Any], draws: int, replications: int, seed: int,
-                          executor: Any = None, on_result: Callable[[int, int], None] | None = None
-                          ) -> dict[str, Any]:
-    """The ``parameter_uncertainty`` block of summary.json (see the module docstring)."""
+                          executor: Any = None, on_result: Callable[[int, int], None] | None = None,
+                          kpis: Sequence[str] = KPIS, cache: Any = None) -> dict[str, Any]:
+    """The ``parameter_uncertainty`` block of summary.json (see the module docstring); a sweep
+    passes its KPI list and its points.sqlite (`cache`, so --resume keeps finished draws too)."""
     from twin.experiment import run_points
 
     if draws < 2:
         raise ValueError("--param-draws must be at least 2")
     scenarios, sets = draw_scenarios(scenario, draws, seed)
-    results = run_points(scenarios, seed, replications, executor, on_result=on_result)
-    kpis: dict[str, Any] = {}
-    for name in KPIS:
+    results = run_points(scenarios, seed, replications, executor, on_result=on_result, cache=cache)
+    by_kpi: dict[str, Any] = {}
+    for name in kpis:
         table = np.array([[kpi_value(rep, name) for rep in reps] for reps in results], dtype=float)
         if not np.isfinite(table).any():
             continue
         parts: dict[str, Any] = decompose(table)
         parts["ci95_simulation"] = (summary.get("ci95") or {}).get(name)
         parts["per_draw"] = [float(np.mean(row)) for row in table]
-        kpis[name] = parts
+        by_kpi[name] = parts
     pf = scenario.resolved.calibration
     caveat = (" With one replication per draw sd_parameter also holds the simulation noise: use >= 2 replications."
               if replications < 2 else "")
     return {"draws": draws, "replications_per_draw": replications, "seed": seed, "method": pf.method,
-            "source": scenario.quality.params, "parameters": sets, "kpis": kpis,
+            "source": scenario.quality.params, "parameters": sets, "kpis": by_kpi,
             "note": "sd_parameter: spread of the KPI's expectation over the calibrated parameters' uncertainty; "
                     "sd_simulation: spread of one replication at fixed parameters (simulation noise); "
                     "ci95_simulation: the plain run's Student-t half-width." + caveat}

@@ -8,6 +8,12 @@ file can be swept (`stations.wip_press.servers=1,2,3`,
 seed, so replication r of every point sees the same random numbers: the table carries
 each point's mean and 95% interval per KPI and the paired difference against the first
 point, whose interval is usually much narrower than the unpaired one.
+
+With `param_draws` N (a scenario with a calibrated parameter file, quality.params), each point's
+replications are repeated for N parameter sets drawn from the file, the same sets and the same
+replication seeds at every point (twin.calibration.propagate.parameter_uncertainty): the table
+gains PARAM_COLUMNS, sweep.json a `parameter_uncertainty` block per point. The plain columns are
+those of the sweep without draws.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from twin.stats import t_halfwidth
 
 TABLE_COLUMNS = ("point", "label", "kpi", "n", "mean", "ci95", "ci_low", "ci_high",
                  "diff_mean", "diff_ci95", "diff_ci_low", "diff_ci_high")
+PARAM_COLUMNS = ("param_mean", "sd_parameter", "sd_simulation", "param_ci_low", "param_ci_high")
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,8 @@ def write_table(rows: list[dict], settings: list[Setting], out_dir: Path) -> tup
     import pyarrow.parquet as pq
 
     names = ["point", "label", *(s.path for s in settings), *TABLE_COLUMNS[2:]]
+    if rows and PARAM_COLUMNS[0] in rows[0]:
+        names += PARAM_COLUMNS
     arrays = []
     for name in names:
         col = [r[name] for r in rows]
@@ -247,12 +256,21 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
               seed: int | None = None, executor: Any = None, target: tuple[str, float] | None = None,
               max_replications: int = 100, out_dir: str | Path | None = None,
               on_result: Callable[[int, int], None] | None = None, base_dir: str | Path | None = None,
-              overwrite: bool = True, resume: bool = False) -> SweepResult:
+              overwrite: bool = True, resume: bool = False, param_draws: int | None = None,
+              on_draw: Callable[[int, int, int], None] | None = None) -> SweepResult:
     """Validate every grid point, run them all with common random numbers, and tabulate.
     With `out_dir`, finished replications are kept in its points.sqlite as they arrive
-    (twin.studies.cache); `resume` carries on from an interrupted or finished sweep there."""
+    (twin.studies.cache); `resume` carries on from an interrupted or finished sweep there.
+    With `param_draws`, every point is also run for that many parameter draws (module docstring;
+    `on_draw(point, draw, replication)`); a point without quality.params raises NoCalibration
+    before anything runs."""
     grid = Grid(settings)
     scenarios = grid.scenarios(data, source, base_dir)
+    if param_draws:
+        from twin.calibration.propagate import require_calibration
+
+        for p, sc in enumerate(scenarios):
+            require_calibration(sc, f" at point {p} ({grid.label(p)})" if settings else "")
     base = scenarios[0]
     n = replications or base.run.replications
     seed = base.run.seed if seed is None else seed
@@ -268,6 +286,9 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
     writer, cache = open_study_output(out_dir, overwrite, resume)
     try:
         reps = run_points(scenarios, seed, n, executor, target, max(max_replications, n), on_result, cache)
+        rows = summarise_sweep(grid, reps)
+        uncertainty = (_param_draws(grid, scenarios, reps, rows, param_draws, seed, executor, on_draw, cache)
+                       if param_draws else None)
     except BaseException as exc:
         if writer is not None:
             from twin.interrupt import Interrupted
@@ -279,7 +300,6 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
                 raise Interrupted([f"{_count(partial)} point replication(s) (twin sweep --resume continues)"],
                                   partial, "results:") from None
         raise
-    rows = summarise_sweep(grid, reps)
     meta = {
         "scenario": base.name, "source": source, "seed": seed,
         "replications": len(reps[0]), "target_ci": list(target) if target else None,
@@ -289,12 +309,36 @@ def run_sweep(data: dict, settings: list[Setting], source: str = "<scenario>", r
         "reused": cache.hits if cache is not None else 0,
         "per_replication": reps,
     }
+    if uncertainty is not None:
+        meta["parameter_uncertainty"] = uncertainty
     if writer is not None:
         assert cache is not None
         cache.close()
         write_table(rows, settings, writer.partial)
         writer.commit(meta, "sweep.json")
     return SweepResult(grid, rows, reps, meta)
+
+
+def _param_draws(grid: Grid, scenarios: list[Scenario], reps: list[list[dict]], rows: list[dict], draws: int,
+                 seed: int, executor: Any, on_draw: Callable[[int, int, int], None] | None, cache: Any
+                 ) -> list[dict]:
+    """Each point's parameter_uncertainty block (for sweep.json); its columns added to `rows`."""
+    from twin.calibration.propagate import parameter_uncertainty
+
+    kpis = sweep_kpis(reps)
+    blocks = []
+    for p, sc in enumerate(scenarios):
+        mine = [r for r in rows if r["point"] == p]
+        summary = {"ci95": {r["kpi"]: r["ci95"] for r in mine}}
+        tick = None if on_draw is None else (lambda d, r, p=p: on_draw(p, d, r))
+        block = parameter_uncertainty(sc, summary, draws, len(reps[p]), seed, executor, tick, kpis, cache)
+        for r in mine:
+            parts = block["kpis"].get(r["kpi"]) or {}
+            low, high = parts.get("interval95_parameter") or (math.nan, math.nan)
+            r.update(param_mean=parts.get("mean", math.nan), sd_parameter=parts.get("sd_parameter", math.nan),
+                     sd_simulation=parts.get("sd_simulation", math.nan), param_ci_low=low, param_ci_high=high)
+        blocks.append({"point": p, "label": grid.label(p), **block})
+    return blocks
 
 
 def _count(partial: Path) -> int:
@@ -307,7 +351,8 @@ def _count(partial: Path) -> int:
         cache.close()
 
 
-def total_runs(data: dict, settings: list[Setting], replications: int | None) -> int:
-    """How many replication runs a sweep starts with (for a progress bar)."""
+def total_runs(data: dict, settings: list[Setting], replications: int | None, param_draws: int | None = None) -> int:
+    """How many replication runs a sweep starts with (for a progress bar): N + 1 per point with draws."""
     points = math.prod(len(s.values) for s in settings) if settings else 1
-    return points * (replications or int((data.get("run") or {}).get("replications", 1)))
+    n = replications or int((data.get("run") or {}).get("replications", 1))
+    return points * n * (1 + (param_draws or 0))
