@@ -241,3 +241,12 @@ def test_cli_report_exit_codes(bare_run, numeric_sweep, tmp_path):
     shutil.copy(numeric_sweep / "sweep.json", sweep)
     (sweep / "sweep.parquet").write_bytes(b"PAR1 broken")
     assert runner.invoke(app, ["report", str(sweep)]).exit_code == 2
+
+
+def test_reading_a_run_for_its_report_leaves_the_run_folder_as_it_was(full_run):
+    """The trace is closed out of WAL mode, so even a read-only reader adds no -wal/-shm files."""
+    before = sorted(p.name for p in full_run.iterdir())
+    build_report(full_run)
+    assert sorted(p.name for p in full_run.iterdir() if p.name != "report.html") == \
+        [n for n in before if n != "report.html"]
+    assert not any(n.endswith(("-wal", "-shm")) for n in before)

@@ -171,6 +171,12 @@ class TraceStore:
         self.commit_replication(replication, seed, kpis, timeline)
 
     def close(self) -> None:
+        """Close the finished trace in rollback-journal mode: a reader (even read-only) of a WAL
+        database leaves -wal and -shm files beside it, so a report would change the result folder."""
+        try:
+            self.db.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error:
+            pass  # another connection still has it open: it stays in WAL mode, nothing is lost
         self.db.close()
 
 
