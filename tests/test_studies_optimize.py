@@ -136,3 +136,27 @@ def test_a_local_pool_gives_the_same_study_as_one_process(tmp_path):
     two = api_optimize(*args, budget=4, workers=2)
     cols = ["stations.server.servers", "cost_per_good_cell.mean", "mean_wip.mean", "feasible"]
     assert one.trials[cols].equals(two.trials[cols])
+
+
+def test_ctrl_c_keeps_the_finished_trials_and_resume_completes_the_study(tmp_path):
+    """The first Ctrl-C (twin.interrupt.request, what its handler does) stops after the trial under
+    way: the told trials stay in the storage and the tables, and --resume runs only the rest."""
+    from twin.interrupt import Interrupted, graceful, request
+
+    args = ([parse_param("stations.server.servers=3,4,5,6")], [Objective("cost_per_good_cell", "minimize")],
+            [parse_constraint(f"mean_wip<={WIP_LIMIT}")])
+    seen: list[int] = []
+
+    def on_trial(t: dict) -> None:
+        seen.append(t["trial"])
+        if len(seen) == 2:
+            request()
+
+    with pytest.raises(Interrupted) as stopped, graceful():
+        optimize(staffing(duration_h=400.0, replications=2), *args, budget=6, out_dir=tmp_path / "opt",
+                 on_trial=on_trial)
+    assert "2 finished trial(s)" in str(stopped.value) and "--resume" in str(stopped.value)
+    assert (tmp_path / "opt" / "study.sqlite").exists() and (tmp_path / "opt" / "trials.parquet").exists()
+    resumed = optimize(staffing(duration_h=400.0, replications=2), *args, budget=6, out_dir=tmp_path / "opt",
+                       resume=True)
+    assert len(resumed.trials) == 6

@@ -80,7 +80,7 @@ def optimize(
     if out_dir.exists() and not (resume or force):
         _fail("output exists", FileExistsError(f"{out_dir} (use --resume to continue its study or --force)"))
     try:
-        with progress(f"optimize {scenario.name}", budget) as step:
+        with interrupted_exits(), progress(f"optimize {scenario.name}", budget) as step:
             result = run(scenario, params, objectives, constraints, budget, replications, seed,
                          "maximize" if maximize else "minimize", out_dir, resume, force, workers, scheduler,
                          on_trial=lambda t: step(f"trial {t['trial']} {t['params']} -> "

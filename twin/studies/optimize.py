@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from twin.interrupt import Interrupted, requested
 from twin.kpis import SCALAR_KPIS
 from twin.scenario import ScenarioError
 from twin.studies.space import Estimate, Param, check_kpis, estimate, evaluate, variant
@@ -190,10 +191,21 @@ def optimize(data: dict, params: Sequence[Param], objectives: Sequence[Objective
         batch = [study.ask() for _ in range(min(parallel_trials, remaining))]
         _run_batch(study, batch, data, params, objectives, constraints, n, seed, executor, source, base_dir, on_trial)
         remaining -= len(batch)
+        if remaining > 0 and requested():  # Ctrl-C: the trials told so far are in the storage; stop here
+            _stop(study, params, objectives, constraints, meta, out_dir)
     result = tabulate(study, params, objectives, constraints, meta)
     if out_dir is not None:
         write(result, Path(out_dir))
     return result
+
+
+def _stop(study, params, objectives, constraints, meta, out_dir) -> None:
+    """Write the trials finished so far (when there is an output folder) and raise Interrupted."""
+    done = sum(t.state.is_finished() for t in study.trials)
+    where = Path(out_dir) if out_dir is not None else None
+    if where is not None:
+        write(tabulate(study, params, objectives, constraints, meta), where)
+    raise Interrupted([f"{done} finished trial(s) (twin optimize --resume continues)"], where, "results:")
 
 
 def _run_batch(study, batch, data, params, objectives, constraints, n, seed, executor, source, base_dir,
