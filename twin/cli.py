@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterable, Iterator, List, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -133,10 +133,7 @@ def _load(path: Path):
     try:
         return load_scenario(path)
     except ScenarioError as exc:
-        err.print(f"[bold red]invalid scenario[/] {exc.source}")
-        for loc, msg in exc.problems:
-            err.print(f"  [yellow]{loc or '<root>'}[/]: {msg}")
-        raise typer.Exit(EXIT_INVALID)
+        fail_with_fields("invalid scenario", exc.source, exc.problems)
 
 
 def _kpi_table(summary: dict) -> Table:
@@ -381,11 +378,16 @@ def plant_serve(
         err.print("stopped")
 
 
-def _scenario_error(exc) -> None:
-    err.print(f"[bold red]invalid input[/] {exc.source}")
-    for loc, msg in exc.problems:
+def fail_with_fields(title: str, source: object, problems: Iterable[tuple[str, str]]) -> NoReturn:
+    """Print an input error with each problem's field path, and exit 2."""
+    err.print(f"[bold red]{title}[/] {source}")
+    for loc, msg in problems:
         err.print(f"  [yellow]{loc or '<root>'}[/]: {msg}")
     raise typer.Exit(EXIT_INVALID)
+
+
+def _scenario_error(exc) -> None:
+    fail_with_fields("invalid input", exc.source, exc.problems)
 
 
 def _sweep_table(result) -> Table:

@@ -13,7 +13,7 @@ from typing import Any, Callable, List, NoReturn, Optional
 import typer
 from rich.table import Table
 
-from twin.cli import EXIT_EXPECT, EXIT_INVALID, EXIT_OK, app, err, out, progress
+from twin.cli import EXIT_EXPECT, EXIT_INVALID, EXIT_OK, app, err, fail_with_fields, out, progress
 from twin.stats import format_estimate
 
 
@@ -37,10 +37,7 @@ def _paramfile(path: Path) -> Any:
     try:
         return load(path)
     except ParamFileError as exc:
-        err.print(f"[bold red]invalid parameter file[/] {exc.source}")
-        for loc, msg in exc.problems:
-            err.print(f"  [yellow]{loc or '<root>'}[/]: {msg}")
-        raise typer.Exit(EXIT_INVALID)
+        fail_with_fields("invalid parameter file", exc.source, exc.problems)
 
 
 @app.command()
